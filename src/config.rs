@@ -1,0 +1,136 @@
+//! Driver settings, read once at start-up from the environment that restmap's
+//! `driver.env.<NAME>` keys set (splunkd passes `SPLUNK_HOME` itself).
+
+use crate::protocol::frame::{DEFAULT_MAX_BLOCK, Limits};
+use std::path::{Path, PathBuf};
+
+/// Everything the driver needs to know about where it runs.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Caps on announced frame lengths.
+    pub limits: Limits,
+    /// JSON-lines log file; `None` when no location is known.
+    pub log_file: Option<PathBuf>,
+    /// CA bundle used to verify splunkd's certificate; without it splunkd (always local) is
+    /// reached without verification.
+    pub splunkd_ca: Option<PathBuf>,
+    /// The app this binary is installed in: the namespace of every conf and secret it touches.
+    pub app: String,
+}
+
+/// App name used when it cannot be derived from the install location.
+pub const DEFAULT_APP: &str = "dsdl_handler";
+
+impl DriverConfig {
+    /// Reads `DSDL_MAX_BLOCK_BYTES`, `DSDL_LOG_FILE`, `DSDL_SPLUNKD_CA`, `DSDL_APP` and
+    /// `SPLUNK_HOME`; invalid values are reported and replaced by defaults.
+    pub fn from_env() -> (DriverConfig, Vec<String>) {
+        Self::from_lookup(|k| std::env::var(k).ok(), std::env::current_exe().ok())
+    }
+
+    /// The same as [`DriverConfig::from_env`] over any variable source, for tests.
+    pub fn from_lookup(
+        var: impl Fn(&str) -> Option<String>,
+        exe: Option<PathBuf>,
+    ) -> (DriverConfig, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut limits = Limits::default();
+        if let Some(v) = var("DSDL_MAX_BLOCK_BYTES") {
+            match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => limits.max_block = n,
+                _ => warnings.push(format!(
+                    "DSDL_MAX_BLOCK_BYTES={v:?} is not a positive number; using {DEFAULT_MAX_BLOCK}"
+                )),
+            }
+        }
+        let log_file = var("DSDL_LOG_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                var("SPLUNK_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| Path::new(&h).join("var/log/splunk/dsdl_handler.log"))
+            });
+        let splunkd_ca = var("DSDL_SPLUNKD_CA")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let app = var("DSDL_APP")
+            .filter(|v| !v.is_empty())
+            .or_else(|| exe.as_deref().and_then(app_of_install_path))
+            .unwrap_or_else(|| DEFAULT_APP.to_string());
+        (
+            DriverConfig {
+                limits,
+                log_file,
+                splunkd_ca,
+                app,
+            },
+            warnings,
+        )
+    }
+}
+
+/// `<...>/etc/apps/<app>/bin/<exe>` gives `<app>`.
+pub fn app_of_install_path(exe: &Path) -> Option<String> {
+    let bin = exe.parent()?;
+    let app = bin.parent()?;
+    let apps = app.parent()?;
+    (bin.file_name()? == "bin" && apps.file_name()? == "apps")
+        .then(|| app.file_name()?.to_str().map(str::to_string))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)], exe: Option<&str>) -> (DriverConfig, Vec<String>) {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        DriverConfig::from_lookup(|k| vars.get(k).cloned(), exe.map(PathBuf::from))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let (c, w) = cfg(&[("SPLUNK_HOME", "/opt/splunk")], None);
+        assert!(w.is_empty());
+        assert_eq!(c.limits.max_block, DEFAULT_MAX_BLOCK);
+        assert_eq!(
+            c.log_file.unwrap(),
+            Path::new("/opt/splunk/var/log/splunk/dsdl_handler.log")
+        );
+        assert_eq!(c.app, DEFAULT_APP);
+
+        let (c, w) = cfg(
+            &[
+                ("DSDL_MAX_BLOCK_BYTES", "1024"),
+                ("DSDL_LOG_FILE", "/tmp/x.log"),
+            ],
+            Some("/opt/splunk/etc/apps/my_app/bin/dsdl-handler"),
+        );
+        assert!(w.is_empty());
+        assert_eq!(c.limits.max_block, 1024);
+        assert_eq!(c.log_file.unwrap(), Path::new("/tmp/x.log"));
+        assert_eq!(c.app, "my_app");
+    }
+
+    #[test]
+    fn bad_values_warn() {
+        let (c, w) = cfg(&[("DSDL_MAX_BLOCK_BYTES", "lots")], None);
+        assert_eq!(w.len(), 1);
+        assert_eq!(c.limits.max_block, DEFAULT_MAX_BLOCK);
+        assert!(c.log_file.is_none());
+    }
+
+    #[test]
+    fn install_path_parsing() {
+        assert_eq!(
+            app_of_install_path(Path::new("/x/etc/apps/a/bin/h")).as_deref(),
+            Some("a")
+        );
+        assert_eq!(app_of_install_path(Path::new("/x/target/debug/h")), None);
+    }
+}

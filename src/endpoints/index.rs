@@ -1,0 +1,41 @@
+//! `GET /mltk`: the endpoint table as a Splunk collection, so `| rest /services/mltk` and
+//! clients can discover the API. Needs no backend.
+
+use crate::protocol::reply::Outcome;
+use crate::protocol::request::Request;
+use crate::render::{Entry, Feed};
+use crate::router::{ENDPOINTS, PREFIX};
+use crate::service::Context;
+use serde_json::{Map, Value};
+
+/// Lists [`ENDPOINTS`] with their methods.
+pub fn list(ctx: &Context, req: &Request) -> Outcome {
+    let entries = ENDPOINTS
+        .iter()
+        .filter(|e| !e.pattern.is_empty())
+        .map(|e| {
+            let mut content = Map::new();
+            content.insert(
+                "path".into(),
+                Value::String(format!("{PREFIX}/{}", e.pattern)),
+            );
+            content.insert(
+                "methods".into(),
+                Value::Array(
+                    e.methods
+                        .iter()
+                        .map(|m| Value::String(m.to_string()))
+                        .collect(),
+                ),
+            );
+            content.insert("summary".into(), Value::String(e.summary.into()));
+            Entry {
+                name: e.pattern.to_string(),
+                author: "nobody".into(),
+                acl: None,
+                content,
+            }
+        })
+        .collect();
+    Outcome::Feed(Feed::new("mltk", ctx.origin(req), entries))
+}

@@ -1,0 +1,17 @@
+//! dsdl-handler: the `/mltk/` container lifecycle API of Splunk's Data Science and Deep
+//! Learning integration, served as a splunkd persistent REST handler.
+//!
+//! Data flow: [`driver`] reads packets ([`protocol::frame`]), [`service`] parses the request
+//! ([`protocol::request`]), [`router`] picks the endpoint, [`endpoints`] do the work, and the
+//! reply ([`protocol::reply`]) goes back in the same framing. `splunkd-dev` ([`devserver`]) is
+//! the local stand-in for splunkd.
+
+pub mod config;
+pub mod driver;
+pub mod endpoints;
+pub mod error;
+pub mod log;
+pub mod protocol;
+pub mod render;
+pub mod router;
+pub mod service;

@@ -1,0 +1,5 @@
+//! splunkd's persistent REST protocol: framing, the request JSON and the reply JSON.
+
+pub mod frame;
+pub mod reply;
+pub mod request;

@@ -1,0 +1,178 @@
+//! The reply JSON the driver writes for each request: `{status, headers, payload}`.
+//!
+//! splunkd sends an object or array payload as JSON with its own Content-Type, a string payload
+//! verbatim (so it needs a Content-Type header), and a `null` payload as an empty body.
+
+use crate::error::ApiError;
+use crate::render::{self, Feed, XML_CONTENT_TYPE};
+use serde_json::{Map, Value};
+
+/// The body of a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// An object or array: splunkd serialises it as `application/json`.
+    Json(Value),
+    /// Text sent verbatim with its own Content-Type.
+    Text {
+        /// Sent as the `Content-Type` header.
+        content_type: String,
+        /// The body.
+        body: String,
+    },
+    /// No body.
+    Empty,
+}
+
+/// One reply to splunkd.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra response headers, repeats kept.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub payload: Payload,
+}
+
+/// What an endpoint produced, before it is rendered for the caller's output mode.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A JSON object reply (the AI Toolkit action replies), the same in every output mode.
+    Object {
+        /// HTTP status (200, 201, ...).
+        status: u16,
+        /// The object.
+        body: Value,
+    },
+    /// A collection, rendered as Splunk's JSON envelope or Atom feed.
+    Feed(Feed),
+}
+
+impl Outcome {
+    /// A 200 reply with this object.
+    pub fn ok(body: Value) -> Self {
+        Outcome::Object { status: 200, body }
+    }
+}
+
+impl Reply {
+    /// Renders an endpoint's result: JSON when the caller asked for it, otherwise Atom/XML for
+    /// feeds and errors (object replies stay JSON, as the AI Toolkit's clients expect).
+    pub fn render(result: Result<Outcome, ApiError>, json: bool) -> Reply {
+        match result {
+            Ok(Outcome::Object { status, body }) => Reply {
+                status,
+                headers: Vec::new(),
+                payload: Payload::Json(body),
+            },
+            Ok(Outcome::Feed(feed)) if json => Reply {
+                status: 200,
+                headers: Vec::new(),
+                payload: Payload::Json(feed.to_json()),
+            },
+            Ok(Outcome::Feed(feed)) => Reply::text(200, XML_CONTENT_TYPE, feed.to_atom()),
+            Err(e) => Reply::error(&e, json),
+        }
+    }
+
+    /// An error in Splunk's shape, with the legacy keys beside `messages` in JSON mode.
+    pub fn error(e: &ApiError, json: bool) -> Reply {
+        let mut reply = if json {
+            let mut body = Map::new();
+            body.insert(
+                "messages".into(),
+                render::error_json(&e.message)["messages"].clone(),
+            );
+            for (k, v) in &e.legacy {
+                body.insert(k.clone(), v.clone());
+            }
+            Reply {
+                status: e.status(),
+                headers: Vec::new(),
+                payload: Payload::Json(Value::Object(body)),
+            }
+        } else {
+            Reply::text(e.status(), XML_CONTENT_TYPE, render::error_xml(&e.message))
+        };
+        reply.headers.extend(e.headers.iter().cloned());
+        reply
+    }
+
+    /// A text reply with its Content-Type.
+    pub fn text(status: u16, content_type: &str, body: String) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            payload: Payload::Text {
+                content_type: content_type.into(),
+                body,
+            },
+        }
+    }
+
+    /// The reply JSON bytes written to splunkd. Headers become an object of arrays so repeats
+    /// survive.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut headers = Map::new();
+        for (k, v) in &self.headers {
+            match headers
+                .entry(k.clone())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
+                Value::Array(list) => list.push(Value::String(v.clone())),
+                other => *other = Value::Array(vec![Value::String(v.clone())]),
+            }
+        }
+        let payload = match &self.payload {
+            Payload::Json(v) => v.clone(),
+            Payload::Text { body, .. } => Value::String(body.clone()),
+            Payload::Empty => Value::Null,
+        };
+        let mut out = Map::new();
+        out.insert("status".into(), Value::from(self.status));
+        out.insert("headers".into(), Value::Object(headers));
+        out.insert("payload".into(), payload);
+        // Serialising a Value cannot fail.
+        serde_json::to_vec(&Value::Object(out)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn object_reply_serialises_compactly() {
+        let r = Reply::render(Ok(Outcome::ok(json!({"hello": "world"}))), true);
+        assert_eq!(
+            String::from_utf8(r.to_bytes()).unwrap(),
+            r#"{"status":200,"headers":{},"payload":{"hello":"world"}}"#
+        );
+    }
+
+    #[test]
+    fn errors_follow_the_output_mode() {
+        let e = ApiError::method_not_allowed("PUT", "/mltk/container_data", &["GET"])
+            .with_legacy("status", "fail");
+        let j: Value = serde_json::from_slice(&Reply::error(&e, true).to_bytes()).unwrap();
+        assert_eq!(j["status"], 405);
+        assert_eq!(j["headers"]["Allow"], json!(["GET"]));
+        assert_eq!(j["payload"]["messages"][0]["type"], "ERROR");
+        assert_eq!(j["payload"]["status"], "fail");
+
+        let x: Value = serde_json::from_slice(&Reply::error(&e, false).to_bytes()).unwrap();
+        assert_eq!(x["headers"]["Content-Type"], json!([XML_CONTENT_TYPE]));
+        let body = x["payload"].as_str().unwrap();
+        assert!(body.contains("<msg type=\"ERROR\">Method PUT"), "{body}");
+    }
+
+    #[test]
+    fn feeds_render_as_atom_or_envelope() {
+        let feed = Feed::new("mltk", "https://h/services/mltk", vec![]);
+        let atom = Reply::render(Ok(Outcome::Feed(feed.clone())), false);
+        assert!(matches!(atom.payload, Payload::Text { .. }));
+        let json = Reply::render(Ok(Outcome::Feed(feed)), true);
+        assert!(matches!(json.payload, Payload::Json(ref v) if v["paging"]["total"] == 0));
+    }
+}
