@@ -57,7 +57,7 @@ pub struct ApiError {
     /// Extra reply headers.
     pub headers: Vec<(String, String)>,
     /// Legacy body keys (`message`, `status`, `updated_config`, ...) for AI Toolkit clients.
-    pub legacy: Map<String, Value>,
+    pub legacy: Option<Box<Map<String, Value>>>,
 }
 
 impl ApiError {
@@ -67,7 +67,7 @@ impl ApiError {
             kind,
             message: message.into(),
             headers: Vec::new(),
-            legacy: Map::new(),
+            legacy: None,
         }
     }
 
@@ -109,7 +109,9 @@ impl ApiError {
 
     /// Adds a legacy body key.
     pub fn with_legacy(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.legacy.insert(key.to_string(), value.into());
+        self.legacy
+            .get_or_insert_with(Default::default)
+            .insert(key.to_string(), value.into());
         self
     }
 

@@ -255,7 +255,7 @@ impl<R: BufRead> FrameReader<R> {
 
 /// Writes one length-prefixed string (`<len>\n<bytes>`), the only thing ever sent to splunkd.
 pub fn write_string<W: Write>(out: &mut W, bytes: &[u8]) -> io::Result<()> {
-    write!(out, "{}\n", bytes.len())?;
+    writeln!(out, "{}", bytes.len())?;
     out.write_all(bytes)
 }
 

@@ -83,7 +83,7 @@ impl Reply {
                 "messages".into(),
                 render::error_json(&e.message)["messages"].clone(),
             );
-            for (k, v) in &e.legacy {
+            for (k, v) in e.legacy.iter().flat_map(|m| m.iter()) {
                 body.insert(k.clone(), v.clone());
             }
             Reply {
