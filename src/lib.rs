@@ -6,7 +6,9 @@
 //! reply ([`protocol::reply`]) goes back in the same framing. `splunkd-dev` ([`devserver`]) is
 //! the local stand-in for splunkd.
 
+pub mod conffile;
 pub mod config;
+pub mod devserver;
 pub mod driver;
 pub mod endpoints;
 pub mod error;
