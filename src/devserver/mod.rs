@@ -8,3 +8,5 @@
 //! layout), [`confs`] (configs/conf-*), [`passwords`] (storage/passwords), [`secret`] (`$7$`).
 
 pub mod types;
+pub mod confs;
+pub mod passwords;
