@@ -38,6 +38,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Points fd 1 at stderr once the frame writer holds its own copy of stdout, so a stray print
+/// from any library lands in splunkd.log instead of corrupting the reply framing.
+fn guard_stdout() {
+    // SAFETY: dup2 on two open descriptors of this process; no Rust object owns fd 1 itself
+    // (std's Stdout only writes through it), and the frame writer uses a duplicate.
+    let rc = unsafe { libc::dup2(libc::STDERR_FILENO, libc::STDOUT_FILENO) };
+    if rc < 0 {
+        fault("could not redirect stray stdout output to stderr");
+    }
+}
+
 fn serve() -> ExitCode {
     let (config, warnings) = DriverConfig::from_env();
     for w in &warnings {
@@ -55,6 +66,7 @@ fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    guard_stdout();
     let limits = config.limits;
     let log = Logger::open(config.log_file.as_deref());
     let mut service = match Service::new(config, log) {
