@@ -5,8 +5,17 @@
 //! a line, there are no inline comments, keys are case-sensitive and end at the first `=`, a
 //! trailing `\` continues a value on the next line (the newline is kept), keys outside any
 //! stanza belong to `[default]`, repeated stanzas merge and the last repeated key wins.
+//!
+//! Writers that share a file with other processes use [`update_locked`]: an exclusive lock on a
+//! sidecar `<file>.lock` spans read-modify-write, and the new text replaces the file atomically
+//! (temporary file + rename), so readers never see a half-written file and concurrent writers
+//! never lose each other's changes.
 
 use configparser::ini::Ini;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One `[stanza]` with its keys in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,6 +150,23 @@ impl ConfFile {
         out
     }
 
+    /// Applies splunkd's `[default]` rule: every other stanza inherits the keys of `[default]`
+    /// that it does not set itself (appended after its own keys).
+    pub fn with_default_inherited(&self) -> ConfFile {
+        let Some(default) = self.get("default") else {
+            return self.clone();
+        };
+        let mut out = self.clone();
+        for s in out.stanzas.iter_mut().filter(|s| s.name != "default") {
+            for (k, v) in &default.entries {
+                if s.get(k).is_none() {
+                    s.entries.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// The file text: one `key = value` per line, newlines in values escaped with `\`.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -162,17 +188,115 @@ impl ConfFile {
     }
 }
 
-/// Whether `key` can be written to a `.conf` file and read back unchanged.
+/// Whether `key` can be written to a `.conf` file and read back unchanged: not empty, no `=`,
+/// no whitespace or control characters (splunkd's rule), not starting like a comment or header.
 pub fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
         && !key.starts_with(['#', '['])
-        && !key.contains(['=', '\n', '\r'])
-        && key.trim() == key
+        && !key.contains('=')
+        && !key.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-/// Whether `name` can be a stanza name.
+/// Whether `name` can be a stanza name: not empty, no `]`, no control characters, no
+/// surrounding whitespace (the parser would trim it).
 pub fn is_valid_stanza_name(name: &str) -> bool {
-    !name.is_empty() && !name.contains([']', '\n', '\r']) && name.trim() == name
+    !name.is_empty()
+        && !name.contains(']')
+        && !name.chars().any(char::is_control)
+        && name.trim() == name
+}
+
+/// Whether `value` survives [`ConfFile::render`] and [`ConfFile::parse`] once trimmed (see
+/// [`normalize_value`]): newlines and tabs are fine, other control characters are not, and a
+/// trailing `\` would join the next line.
+pub fn is_valid_value(value: &str) -> bool {
+    !value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+        && !value.trim().ends_with('\\')
+}
+
+/// The value as it reads back from a file: the parser trims surrounding whitespace, so a
+/// writer stores the trimmed form and what it reports equals what a reader later sees.
+pub fn normalize_value(value: &str) -> &str {
+    value.trim()
+}
+
+/// Distinguishes temporary files written by this process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `<file><suffix>` next to `path`.
+fn sidecar(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{prefix}{name}{suffix}"))
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file in the same directory is written,
+/// flushed to disk and renamed over `path`. `mode` (Unix permission bits) applies to the new
+/// file, so a secret file is never readable by others, not even for a moment.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = sidecar(path, ".", &format!(".{}.{n}.tmp", std::process::id()));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+        return result;
+    }
+    // Make the rename itself durable; failing to sync a directory is not worth an error.
+    if let Some(dir) = path.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Read-modify-write of one `.conf` file under an exclusive lock on `<file>.lock`.
+///
+/// The directory is created when missing. `change` sees the current contents (empty when the
+/// file does not exist); when it returns `Ok` and changed something, the file is replaced
+/// atomically with `mode` permissions. When it returns `Err`, nothing is written. The outer
+/// error is for I/O (including an unparsable file); the inner result is `change`'s own.
+pub fn update_locked<T, E>(
+    path: &Path,
+    mode: u32,
+    change: impl FnOnce(&mut ConfFile) -> Result<T, E>,
+) -> std::io::Result<Result<T, E>> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(sidecar(path, "", ".lock"))?;
+    // Released when `lock` is dropped, on every return path.
+    lock.lock()?;
+    let mut conf = ConfFile::load(path)?;
+    let before = conf.clone();
+    let out = match change(&mut conf) {
+        Ok(out) => out,
+        Err(e) => return Ok(Err(e)),
+    };
+    if conf != before {
+        write_atomic(path, conf.render().as_bytes(), mode)?;
+    }
+    Ok(Ok(out))
 }
 
 #[cfg(test)]
@@ -222,7 +346,126 @@ mod tests {
     fn names_and_keys_are_checked() {
         assert!(is_valid_key("capability.post"));
         assert!(!is_valid_key("a=b") && !is_valid_key(" a") && !is_valid_key(""));
+        assert!(!is_valid_key("a b") && !is_valid_key("a\u{1}") && !is_valid_key("#a"));
         assert!(is_valid_stanza_name("credential:dsdl_docker:api_token:"));
+        assert!(is_valid_stanza_name("credential::user\\:name:"));
         assert!(!is_valid_stanza_name("a]b") && !is_valid_stanza_name(""));
+        assert!(!is_valid_stanza_name("a\nb") && !is_valid_stanza_name(" a"));
+    }
+
+    #[test]
+    fn values_that_survive_a_round_trip() {
+        for v in [
+            "plain",
+            "",
+            "a = b",
+            "x # not a comment",
+            "one\ntwo",
+            "tab\there",
+            "[not a header",
+            "one\n[two]\n#three",
+            "back\\slash inside",
+            "line ends\\\nwith backslash",
+        ] {
+            assert!(is_valid_value(v), "{v:?} should be valid");
+            let mut c = ConfFile::default();
+            c.get_or_insert("s").set("k", normalize_value(v));
+            let back = ConfFile::parse(&c.render()).unwrap();
+            assert_eq!(
+                back.get("s").unwrap().get("k"),
+                Some(v),
+                "round trip of {v:?}"
+            );
+        }
+        for v in ["ends with\\", "cr\r", "nul\0", "ctl\u{1}"] {
+            assert!(!is_valid_value(v), "{v:?} should be invalid");
+        }
+        assert_eq!(normalize_value("  padded \n"), "padded");
+    }
+
+    #[test]
+    fn empty_stanzas_and_default_inheritance() {
+        let mut c = ConfFile::default();
+        c.get_or_insert("empty");
+        let back = ConfFile::parse(&c.render()).unwrap();
+        assert!(back.get("empty").unwrap().entries.is_empty());
+
+        let c = ConfFile::parse("[default]\na = 1\nb = 2\n[s]\nb = 3\n").unwrap();
+        let i = c.with_default_inherited();
+        let s = i.get("s").unwrap();
+        assert_eq!((s.get("a"), s.get("b")), (Some("1"), Some("3")));
+        assert_eq!(i.get("default").unwrap().entries.len(), 2);
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("conffile-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn locked_update_writes_only_on_success() {
+        let dir = temp_dir("update");
+        let path = dir.join("local/x.conf");
+        let r: Result<(), &str> = update_locked(&path, 0o600, |c| {
+            c.get_or_insert("a").set("k", "v");
+            Err("no")
+        })
+        .unwrap();
+        assert!(r.is_err());
+        assert!(!path.exists(), "a failed change writes nothing");
+        update_locked(&path, 0o600, |c| {
+            c.get_or_insert("a").set("k", "v");
+            Ok::<_, ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            ConfFile::load(&path).unwrap().get("a").unwrap().get("k"),
+            Some("v")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let leftovers: Vec<_> = fs::read_dir(dir.join("local"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn concurrent_locked_updates_lose_nothing() {
+        let dir = temp_dir("race");
+        let path = dir.join("local/race.conf");
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        update_locked(&path, 0o644, |c| {
+                            c.get_or_insert(&format!("t{t}_{i}"))
+                                .set("n", i.to_string());
+                            Ok::<_, ()>(())
+                        })
+                        .unwrap()
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let c = ConfFile::load(&path).unwrap();
+        assert_eq!(c.stanzas.len(), 8 * 25);
+        let _ = fs::remove_dir_all(dir);
     }
 }

@@ -17,3 +17,4 @@ pub mod protocol;
 pub mod render;
 pub mod router;
 pub mod service;
+pub mod splunkd;

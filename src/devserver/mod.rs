@@ -6,7 +6,33 @@
 //!
 //! Module map: [`types`] (request/response/caller shared by all parts), [`home`] (SPLUNK_HOME
 //! layout), [`confs`] (configs/conf-*), [`passwords`] (storage/passwords), [`secret`] (`$7$`).
+//!
+//! The HTTP front: [`cli`] (flags, start-up) → [`server`] (connections, routing) using
+//! [`namespace`] (URL → namespace + REST path), [`auth`] with [`users`] and [`roles`]
+//! (who is calling, what they may do), [`restmap`] and [`capexpr`] (the apps' handlers and
+//! their capability rules), [`builtin`] (login, server/info, the stores), [`persist`] (the
+//! request JSON), [`pool`] (driver processes), [`translate`] (reply JSON → HTTP), [`capture`]
+//! (fixtures), [`tls`], [`splunkd_log`].
 
-pub mod types;
+pub mod auth;
+pub mod builtin;
+pub mod capexpr;
+pub mod capture;
+pub mod cli;
 pub mod confs;
+pub mod confstore;
+pub mod eai;
+pub mod home;
+pub mod namespace;
 pub mod passwords;
+pub mod persist;
+pub mod pool;
+pub mod restmap;
+pub mod roles;
+pub mod secret;
+pub mod server;
+pub mod splunkd_log;
+pub mod tls;
+pub mod translate;
+pub mod types;
+pub mod users;

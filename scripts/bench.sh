@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmarks of the dsdl-handler driver through real pipes (figures printed, not asserted):
+# per-request overhead for GET /mltk (median, p99), cold start to the first reply, resident
+# memory after 10,000 requests. Runs once with the benchmark and the driver pinned to one core
+# (taskset -c 0, as the design's budget is stated) and once unpinned.
+#
+# Environment: BENCH_REQUESTS (default 20000), BENCH_COLD_STARTS (50), BENCH_RSS_REQUESTS
+# (10000), BENCH_CPU (0), CARGO_TARGET_DIR (default <repo>/target).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+cargo build --release --bin dsdl-handler --bin bench-driver
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
+args=(
+  --driver "$bin/dsdl-handler"
+  --requests "${BENCH_REQUESTS:-20000}"
+  --cold-starts "${BENCH_COLD_STARTS:-50}"
+  --rss-requests "${BENCH_RSS_REQUESTS:-10000}"
+)
+
+echo "machine: $(nproc) cpus; $(uname -sr)"
+if command -v taskset >/dev/null; then
+  cpu="${BENCH_CPU:-0}"
+  echo
+  echo "== pinned: benchmark and driver on cpu $cpu (taskset -c $cpu)"
+  taskset -c "$cpu" "$bin/bench-driver" "${args[@]}"
+else
+  echo "taskset not found (package util-linux): skipping the pinned run" >&2
+fi
+echo
+echo "== unpinned"
+"$bin/bench-driver" "${args[@]}"

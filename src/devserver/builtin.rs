@@ -1,0 +1,231 @@
+//! The endpoints splunkd-dev answers itself rather than through a restmap handler:
+//! `auth/login`, `server/info`, and the two stores (`configs/conf-*`, `storage/passwords`),
+//! which other modules implement behind [`DevRequest`].
+
+use super::auth::{Auth, AuthError};
+use super::persist::ServerInfo;
+use super::translate::HttpReply;
+use super::types::{DevRequest, DevResponse, SplunkHome};
+use super::{confs, passwords};
+use crate::protocol::request::Pairs;
+use crate::render::{self, Entry, Feed};
+use serde_json::{Map, json};
+use std::sync::Arc;
+
+/// Which built-in endpoint a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `auth/login`: no authentication needed.
+    Login,
+    /// `server/info`.
+    ServerInfo,
+    /// `configs/conf-<name>[/...]`.
+    Confs,
+    /// `storage/passwords[/...]`.
+    Passwords,
+}
+
+/// The built-in endpoint for decoded path segments, if any.
+pub fn builtin_for(segments: &[String]) -> Option<Builtin> {
+    match segments {
+        [a, b] if a == "auth" && b == "login" => Some(Builtin::Login),
+        [a, b] if a == "server" && b == "info" => Some(Builtin::ServerInfo),
+        [a, b, ..] if a == "configs" && b.starts_with("conf-") && b.len() > 5 => {
+            Some(Builtin::Confs)
+        }
+        [a, b, ..] if a == "storage" && b == "passwords" => Some(Builtin::Passwords),
+        _ => None,
+    }
+}
+
+impl From<DevResponse> for HttpReply {
+    fn from(r: DevResponse) -> Self {
+        HttpReply {
+            status: r.status,
+            reason: None,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+fn first<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `POST /services/auth/login` with `username` and `password`: a session key, as XML
+/// `<response><sessionKey>` or JSON `{"sessionKey": ...}` with `output_mode=json`.
+pub async fn login(auth: Arc<Auth>, method: &str, query: &Pairs, form: &Pairs) -> HttpReply {
+    let json = first(query, "output_mode")
+        .or_else(|| first(form, "output_mode"))
+        .is_some_and(|m| m.eq_ignore_ascii_case("json"));
+    if method != "POST" {
+        let mut r = HttpReply::error(405, "Use POST with username and password", json);
+        r.headers.push(("Allow".into(), "POST".into()));
+        return r;
+    }
+    let (Some(user), Some(password)) = (first(form, "username"), first(form, "password")) else {
+        return HttpReply::error(
+            400,
+            "Login needs the form fields username and password (application/x-www-form-urlencoded)",
+            json,
+        );
+    };
+    let (user, password) = (user.to_string(), password.to_string());
+    let result = tokio::task::spawn_blocking(move || auth.login(&user, &password)).await;
+    match result {
+        Ok(Ok(key)) => {
+            if json {
+                DevResponse::json(200, &json!({"sessionKey": key, "message": "", "code": ""}))
+                    .into()
+            } else {
+                DevResponse::xml(
+                    200,
+                    format!(
+                        "<response>\n  <sessionKey>{}</sessionKey>\n  <messages>\n    <msg code=\"\"></msg>\n  </messages>\n</response>\n",
+                        render::escape(&key)
+                    ),
+                )
+                .into()
+            }
+        }
+        Ok(Err(e)) if e.is_unauthorized() => login_failed(json),
+        Ok(Err(e)) => HttpReply::error(500, &e.to_string(), json),
+        Err(_) => HttpReply::error(500, "login failed unexpectedly", json),
+    }
+}
+
+fn login_failed(json: bool) -> HttpReply {
+    if json {
+        DevResponse::json(
+            401,
+            &json!({"messages": [{"type": "WARN", "code": "incorrect_username_or_password", "text": "Login failed"}]}),
+        )
+        .into()
+    } else {
+        DevResponse::xml(
+            401,
+            "<response>\n  <messages>\n    <msg type=\"WARN\" code=\"incorrect_username_or_password\">Login failed</msg>\n  </messages>\n</response>\n".into(),
+        )
+        .into()
+    }
+}
+
+/// A 401 in splunkd's shape, with a Basic challenge.
+pub fn unauthorized(e: &AuthError, json: bool) -> HttpReply {
+    let text = e.to_string();
+    let mut r = if json {
+        HttpReply::from(DevResponse::json(
+            401,
+            &json!({"messages": [{"type": "WARN", "text": text}]}),
+        ))
+    } else {
+        HttpReply::from(DevResponse::xml(
+            401,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>\n  <messages>\n    <msg type=\"WARN\">{}</msg>\n  </messages>\n</response>\n",
+                render::escape(&text)
+            ),
+        ))
+    };
+    r.headers
+        .push(("WWW-Authenticate".into(), "Basic realm=\"/splunk\"".into()));
+    r
+}
+
+/// `GET /services/server/info`: the instance identity.
+pub fn server_info(info: &ServerInfo, method: &str, origin: &str, json: bool) -> HttpReply {
+    if method != "GET" {
+        let mut r = HttpReply::error(405, "server/info supports GET only", json);
+        r.headers.push(("Allow".into(), "GET".into()));
+        return r;
+    }
+    let mut content = Map::new();
+    for (k, v) in [
+        ("guid", info.guid.as_str()),
+        ("serverName", info.servername.as_str()),
+        ("host", info.hostname.as_str()),
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("build", "splunkd-dev"),
+        ("product_type", "splunkd-dev"),
+        ("os_name", std::env::consts::OS),
+    ] {
+        content.insert(k.into(), json!(v));
+    }
+    let feed = Feed::new(
+        "server-info",
+        origin,
+        vec![Entry {
+            name: "server-info".into(),
+            author: "system".into(),
+            acl: None,
+            content,
+        }],
+    );
+    if json {
+        DevResponse::json(200, &feed.to_json()).into()
+    } else {
+        DevResponse::xml(200, feed.to_atom()).into()
+    }
+}
+
+/// Runs a store (`confs::handle` or `passwords::handle`, blocking file I/O) off the async
+/// threads.
+pub async fn store(which: Builtin, home: SplunkHome, req: DevRequest) -> HttpReply {
+    let json = req.json();
+    let result = tokio::task::spawn_blocking(move || match which {
+        Builtin::Passwords => passwords::handle(&home, &req),
+        _ => confs::handle(&home, &req),
+    })
+    .await;
+    match result {
+        Ok(r) => r.into(),
+        Err(_) => HttpReply::error(500, "the store failed unexpectedly; see splunkd.log", json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(p: &str) -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn builtins_are_recognised() {
+        assert_eq!(builtin_for(&segs("auth/login")), Some(Builtin::Login));
+        assert_eq!(builtin_for(&segs("server/info")), Some(Builtin::ServerInfo));
+        assert_eq!(
+            builtin_for(&segs("configs/conf-docker_images/x")),
+            Some(Builtin::Confs)
+        );
+        assert_eq!(builtin_for(&segs("configs/conf-")), None);
+        assert_eq!(
+            builtin_for(&segs("storage/passwords/r:u:")),
+            Some(Builtin::Passwords)
+        );
+        assert_eq!(builtin_for(&segs("mltk")), None);
+        assert_eq!(builtin_for(&segs("auth/login/x")), None);
+    }
+
+    #[test]
+    fn error_shapes() {
+        let r = unauthorized(&AuthError::Missing, false);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("WWW-Authenticate"),
+            Some("Basic realm=\"/splunk\"")
+        );
+        assert!(String::from_utf8_lossy(&r.body).contains("call not properly authenticated"));
+        let r = login_failed(true);
+        assert_eq!(r.status, 401);
+        assert!(String::from_utf8_lossy(&r.body).contains("Login failed"));
+    }
+}

@@ -1,0 +1,608 @@
+//! The typed store API endpoints use: stanzas of this app's confs through
+//! `configs/conf-<name>` and credentials through `storage/passwords`, always in the namespace
+//! `nobody/<app>` with `output_mode=json`. Each method is one REST call (two for
+//! `set_password` when the credential already exists); a counter records how many were made.
+
+use super::config::{OWNER, SplunkdConfig};
+use super::envelope::{self, EntryData};
+use super::names;
+use super::transport::{HyperTransport, RestCall, RestReply, Transport};
+use crate::conffile::Stanza;
+use crate::config::DriverConfig;
+use crate::error::{ApiError, ErrorKind};
+use crate::protocol::request::{Request, Secret};
+use hyper::Method;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Characters escaped in a path segment: everything but RFC 3986 unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Shown instead of a password or token that splunkd echoed in an error.
+const MASK: &str = "********";
+
+/// Client for splunkd's conf and credential stores. Cheap to clone; clones share the
+/// connection pool and the call counter.
+pub struct SplunkdClient<T: Transport = HyperTransport> {
+    transport: Arc<T>,
+    prefix: String,
+    app: String,
+    calls: Arc<AtomicU64>,
+}
+
+impl<T: Transport> Clone for SplunkdClient<T> {
+    fn clone(&self) -> Self {
+        SplunkdClient {
+            transport: self.transport.clone(),
+            prefix: self.prefix.clone(),
+            app: self.app.clone(),
+            calls: self.calls.clone(),
+        }
+    }
+}
+
+impl<T: Transport> std::fmt::Debug for SplunkdClient<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SplunkdClient")
+            .field("namespace", &self.prefix)
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SplunkdClient<HyperTransport> {
+    /// The client for one request: splunkd at `server.rest_uri` with `system_authtoken`, in
+    /// the namespace of the app this binary is installed in. 503 when either is missing.
+    pub fn from_request(req: &Request, config: &DriverConfig) -> Result<Self, ApiError> {
+        Self::new(&SplunkdConfig::from_request(req, config)?)
+    }
+
+    /// A client from explicit settings.
+    pub fn new(config: &SplunkdConfig) -> Result<Self, ApiError> {
+        Ok(Self::with_transport(
+            HyperTransport::new(config)?,
+            &config.app,
+        ))
+    }
+}
+
+/// Which kind of object a call addressed, for the meaning of a 404.
+#[derive(Clone, Copy)]
+enum Missing {
+    /// A 404 is an error.
+    Error,
+    /// A 404 means "no such object" and is returned as `Ok(None)`.
+    Absent,
+}
+
+impl<T: Transport> SplunkdClient<T> {
+    /// A client over any transport (tests use fakes), in the namespace `nobody/<app>`.
+    pub fn with_transport(transport: T, app: &str) -> Self {
+        let prefix = format!("/servicesNS/{}/{}", segment(OWNER), segment(app));
+        SplunkdClient {
+            transport: Arc::new(transport),
+            prefix,
+            app: app.to_string(),
+            calls: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The app namespace every call uses.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// How many REST calls this client (and its clones) made, for benchmarks and tests.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Every stanza of `conf` visible to the app, in one call (`count=0`), without splunkd's
+    /// metadata keys (`eai:*`, `disabled`). Includes `[default]` when splunkd lists it.
+    pub async fn list_stanzas(&self, conf: &str) -> Result<Vec<Stanza>, ApiError> {
+        let path = format!("{}?output_mode=json&count=0", self.conf_path(conf)?);
+        let reply = self.call(Method::GET, path, None, &[]).await?;
+        let entries = self.parse(
+            &reply,
+            Missing::Error,
+            "GET",
+            &format!("configs/conf-{conf}"),
+        )?;
+        Ok(entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(EntryData::into_stanza)
+            .collect())
+    }
+
+    /// One stanza of `conf`, or None when splunkd does not know it.
+    pub async fn get_stanza(&self, conf: &str, name: &str) -> Result<Option<Stanza>, ApiError> {
+        let path = format!(
+            "{}/{}?output_mode=json",
+            self.conf_path(conf)?,
+            segment(name)
+        );
+        let reply = self.call(Method::GET, path, None, &[]).await?;
+        let entries = self.parse(
+            &reply,
+            Missing::Absent,
+            "GET",
+            &format!("configs/conf-{conf}"),
+        )?;
+        // splunkd answers with the one stanza asked for; prefer an exact name match anyway.
+        Ok(entries.and_then(|mut e| {
+            let i = e.iter().position(|e| e.name == name).unwrap_or(0);
+            (i < e.len()).then(|| e.swap_remove(i).into_stanza())
+        }))
+    }
+
+    /// Creates stanza `name` with `keys`; splunkd's 409 (it exists) becomes a Conflict.
+    /// Keys starting with `eai:` are splunkd metadata and are not sent.
+    pub async fn create_stanza<K, V>(
+        &self,
+        conf: &str,
+        name: &str,
+        keys: &[(K, V)],
+    ) -> Result<(), ApiError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let path = format!("{}?output_mode=json", self.conf_path(conf)?);
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("name", name);
+        append_keys(&mut form, keys);
+        let reply = self
+            .call(Method::POST, path, Some(form.finish()), &[])
+            .await?;
+        self.check(&reply, "POST", &format!("configs/conf-{conf}"))
+    }
+
+    /// Sets `keys` on the existing stanza `name` (an empty value clears a key); splunkd's 404
+    /// becomes NotFound. Keys starting with `eai:` are not sent.
+    pub async fn update_stanza<K, V>(
+        &self,
+        conf: &str,
+        name: &str,
+        keys: &[(K, V)],
+    ) -> Result<(), ApiError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let path = format!(
+            "{}/{}?output_mode=json",
+            self.conf_path(conf)?,
+            segment(name)
+        );
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        append_keys(&mut form, keys);
+        let reply = self
+            .call(Method::POST, path, Some(form.finish()), &[])
+            .await?;
+        self.check(&reply, "POST", &format!("configs/conf-{conf}"))
+    }
+
+    /// Deletes stanza `name`; false when it did not exist.
+    pub async fn delete_stanza(&self, conf: &str, name: &str) -> Result<bool, ApiError> {
+        let path = format!(
+            "{}/{}?output_mode=json",
+            self.conf_path(conf)?,
+            segment(name)
+        );
+        let reply = self.call(Method::DELETE, path, None, &[]).await?;
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        self.check(&reply, "DELETE", &format!("configs/conf-{conf}"))
+            .map(|()| true)
+    }
+
+    /// The clear text of credential `<realm>:<user>:`, or None when it is not stored.
+    pub async fn get_password(&self, realm: &str, user: &str) -> Result<Option<Secret>, ApiError> {
+        let entity = names::credential_entity(realm, user);
+        let path = format!(
+            "{}/{}?output_mode=json",
+            self.passwords_path(),
+            segment(&entity)
+        );
+        let reply = self.call(Method::GET, path, None, &[]).await?;
+        let Some(entries) = self.parse(&reply, Missing::Absent, "GET", "storage/passwords")? else {
+            return Ok(None);
+        };
+        match entries.into_iter().next() {
+            Some(e) => clear_password(&e).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every credential of `realm` stored for this app, as (username, clear text), in one
+    /// call. Credentials other apps share globally are left out.
+    pub async fn list_passwords(&self, realm: &str) -> Result<Vec<(String, Secret)>, ApiError> {
+        let path = format!("{}?output_mode=json&count=0", self.passwords_path());
+        let reply = self.call(Method::GET, path, None, &[]).await?;
+        let entries = self
+            .parse(&reply, Missing::Error, "GET", "storage/passwords")?
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for e in entries {
+            if e.field("realm").as_deref() != Some(realm)
+                || e.app.as_deref().is_some_and(|a| a != self.app)
+            {
+                continue;
+            }
+            let username = e.field("username").unwrap_or_default();
+            out.push((username, clear_password(&e)?));
+        }
+        Ok(out)
+    }
+
+    /// Stores `value` as credential `<realm>:<user>:`, creating or replacing it.
+    pub async fn set_password(&self, realm: &str, user: &str, value: &str) -> Result<(), ApiError> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("name", user)
+            .append_pair("realm", realm)
+            .append_pair("password", value);
+        let path = format!("{}?output_mode=json", self.passwords_path());
+        let reply = self
+            .call(Method::POST, path, Some(form.finish()), &[value])
+            .await?;
+        if reply.status != 409 {
+            return self.check(&reply, "POST", "storage/passwords");
+        }
+        let entity = names::credential_entity(realm, user);
+        let path = format!(
+            "{}/{}?output_mode=json",
+            self.passwords_path(),
+            segment(&entity)
+        );
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("password", value)
+            .finish();
+        let reply = self.call(Method::POST, path, Some(form), &[value]).await?;
+        self.check(&reply, "POST", "storage/passwords")
+    }
+
+    /// Deletes credential `<realm>:<user>:`; false when it did not exist.
+    pub async fn delete_password(&self, realm: &str, user: &str) -> Result<bool, ApiError> {
+        let entity = names::credential_entity(realm, user);
+        let path = format!(
+            "{}/{}?output_mode=json",
+            self.passwords_path(),
+            segment(&entity)
+        );
+        let reply = self.call(Method::DELETE, path, None, &[]).await?;
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        self.check(&reply, "DELETE", "storage/passwords")
+            .map(|()| true)
+    }
+
+    fn conf_path(&self, conf: &str) -> Result<String, ApiError> {
+        if !names::is_conf_name(conf) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid conf name {conf:?}: use letters, digits, '_', '.' and '-'."
+            )));
+        }
+        Ok(format!("{}/configs/conf-{conf}", self.prefix))
+    }
+
+    fn passwords_path(&self) -> String {
+        format!("{}/storage/passwords", self.prefix)
+    }
+
+    /// Sends one call, counting it; an error reply's body has `secrets` masked.
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: String,
+        form: Option<String>,
+        secrets: &[&str],
+    ) -> Result<RestReply, ApiError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let mut reply = self
+            .transport
+            .send(RestCall {
+                method,
+                path_and_query,
+                form,
+            })
+            .await?;
+        if reply.status >= 400 {
+            let mut text = String::from_utf8_lossy(&reply.body).into_owned();
+            for s in secrets.iter().filter(|s| !s.is_empty()) {
+                text = text.replace(s, MASK);
+            }
+            reply.body = text.into_bytes();
+        }
+        Ok(reply)
+    }
+
+    /// Success or splunkd's error.
+    fn check(&self, reply: &RestReply, method: &str, what: &str) -> Result<(), ApiError> {
+        if (200..300).contains(&reply.status) {
+            Ok(())
+        } else {
+            Err(reply_error(reply, method, what))
+        }
+    }
+
+    /// The entries of a successful reply; with [`Missing::Absent`], None for a 404.
+    fn parse(
+        &self,
+        reply: &RestReply,
+        missing: Missing,
+        method: &str,
+        what: &str,
+    ) -> Result<Option<Vec<EntryData>>, ApiError> {
+        if reply.status == 404 && matches!(missing, Missing::Absent) {
+            return Ok(None);
+        }
+        self.check(reply, method, what)?;
+        envelope::entries(&reply.body).map(Some).map_err(|why| {
+            ApiError::new(
+                ErrorKind::BadGateway,
+                format!("splunkd's reply to {method} {what} cannot be read: {why}."),
+            )
+        })
+    }
+}
+
+/// `clear_password` of a credential entry; its absence means the token may not read it.
+fn clear_password(e: &EntryData) -> Result<Secret, ApiError> {
+    e.field("clear_password").map(Secret::new).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "splunkd did not return the clear text of credential {}; the system token needs the list_storage_passwords capability.",
+                e.name
+            ),
+        )
+    })
+}
+
+/// The error for a splunkd error reply: splunkd's own message, with a status by kind.
+/// 401 and 403 both become Forbidden (the token was refused or lacks a capability).
+fn reply_error(reply: &RestReply, method: &str, what: &str) -> ApiError {
+    let kind = match reply.status {
+        400 => ErrorKind::BadRequest,
+        401 | 403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        _ => ErrorKind::BadGateway,
+    };
+    let text = envelope::error_text(&reply.body)
+        .unwrap_or_else(|| format!("splunkd answered HTTP {} to {method} {what}.", reply.status));
+    let text = match kind {
+        ErrorKind::Forbidden => format!("splunkd refused {method} {what}: {text}"),
+        ErrorKind::BadGateway if !text.starts_with("splunkd") => {
+            format!(
+                "splunkd failed {method} {what} (HTTP {}): {text}",
+                reply.status
+            )
+        }
+        _ => text,
+    };
+    ApiError::new(kind, text)
+}
+
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+fn append_keys<K: AsRef<str>, V: AsRef<str>>(
+    form: &mut form_urlencoded::Serializer<'_, String>,
+    keys: &[(K, V)],
+) {
+    for (k, v) in keys {
+        if !k.as_ref().starts_with("eai:") {
+            form.append_pair(k.as_ref(), v.as_ref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records calls and answers from a script.
+    struct Fake {
+        seen: Mutex<Vec<RestCall>>,
+        replies: Mutex<Vec<RestReply>>,
+    }
+
+    impl Fake {
+        fn new(replies: Vec<(u16, &str)>) -> Fake {
+            Fake {
+                seen: Mutex::new(Vec::new()),
+                replies: Mutex::new(
+                    replies
+                        .into_iter()
+                        .rev()
+                        .map(|(status, body)| RestReply {
+                            status,
+                            body: body.as_bytes().to_vec(),
+                        })
+                        .collect(),
+                ),
+            }
+        }
+    }
+
+    impl Transport for Fake {
+        async fn send(&self, call: RestCall) -> Result<RestReply, ApiError> {
+            self.seen.lock().unwrap().push(call);
+            self.replies
+                .lock()
+                .unwrap()
+                .pop()
+                .ok_or_else(|| ApiError::unavailable("no scripted reply"))
+        }
+    }
+
+    fn client(replies: Vec<(u16, &str)>) -> SplunkdClient<Fake> {
+        SplunkdClient::with_transport(Fake::new(replies), "my app")
+    }
+
+    fn seen(c: &SplunkdClient<Fake>) -> Vec<RestCall> {
+        c.transport.seen.lock().unwrap().clone()
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    const ERR_404: &str = r#"{"messages":[{"type":"ERROR","text":"Could not find object id=x"}]}"#;
+
+    #[test]
+    fn paths_queries_and_forms() {
+        let c = client(vec![(200, r#"{"entry":[]}"#), (201, "{}"), (200, "{}")]);
+        run(async {
+            c.list_stanzas("dsdl_container").await.unwrap();
+            c.create_stanza(
+                "dsdl_container",
+                "model a/b",
+                &[("k", "v w"), ("eai:acl", "x")],
+            )
+            .await
+            .unwrap();
+            c.update_stanza("dsdl_container", "m", &[("k".to_string(), String::new())])
+                .await
+                .unwrap();
+        });
+        let s = seen(&c);
+        assert_eq!(s[0].method, Method::GET);
+        assert_eq!(
+            s[0].path_and_query,
+            "/servicesNS/nobody/my%20app/configs/conf-dsdl_container?output_mode=json&count=0"
+        );
+        assert_eq!(
+            s[1].path_and_query,
+            "/servicesNS/nobody/my%20app/configs/conf-dsdl_container?output_mode=json"
+        );
+        assert_eq!(s[1].form.as_deref(), Some("name=model+a%2Fb&k=v+w"));
+        assert_eq!(
+            s[2].path_and_query,
+            "/servicesNS/nobody/my%20app/configs/conf-dsdl_container/m?output_mode=json"
+        );
+        assert_eq!(s[2].form.as_deref(), Some("k="));
+        assert_eq!(c.calls(), 3);
+    }
+
+    #[test]
+    fn statuses_map_to_kinds_with_splunkds_text() {
+        for (status, kind) in [
+            (400, ErrorKind::BadRequest),
+            (401, ErrorKind::Forbidden),
+            (403, ErrorKind::Forbidden),
+            (404, ErrorKind::NotFound),
+            (409, ErrorKind::Conflict),
+            (500, ErrorKind::BadGateway),
+        ] {
+            let c = client(vec![(status, ERR_404)]);
+            let e = run(c.update_stanza("c", "x", &[("a", "b")])).unwrap_err();
+            assert_eq!(e.kind, kind, "{status}");
+            assert!(
+                e.message.contains("Could not find object id=x"),
+                "{}",
+                e.message
+            );
+        }
+        let c = client(vec![(502, "<html>bad gateway</html>")]);
+        let e = run(c.list_stanzas("c")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadGateway);
+        assert!(e.message.contains("HTTP 502"), "{}", e.message);
+        let c = client(vec![(200, "not json")]);
+        let e = run(c.list_stanzas("c")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadGateway);
+    }
+
+    #[test]
+    fn absent_objects() {
+        let c = client(vec![
+            (404, ERR_404),
+            (404, ERR_404),
+            (404, ERR_404),
+            (404, ERR_404),
+        ]);
+        run(async {
+            assert_eq!(c.get_stanza("c", "x").await.unwrap(), None);
+            assert!(!c.delete_stanza("c", "x").await.unwrap());
+            assert!(c.get_password("r", "u").await.unwrap().is_none());
+            assert!(!c.delete_password("r", "u").await.unwrap());
+        });
+        let c = client(vec![(404, ERR_404)]);
+        assert_eq!(
+            run(c.list_stanzas("c")).unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn bad_conf_names_never_reach_splunkd() {
+        let c = client(vec![]);
+        let e = run(c.list_stanzas("../x")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert_eq!(c.calls(), 0);
+    }
+
+    #[test]
+    fn passwords_entities_filters_and_masking() {
+        let list = r#"{"entry":[
+            {"name":"r:a:","acl":{"app":"my app"},"content":{"realm":"r","username":"a","clear_password":"pa"}},
+            {"name":"other:b:","acl":{"app":"my app"},"content":{"realm":"other","username":"b","clear_password":"pb"}},
+            {"name":"r:c:","acl":{"app":"elsewhere"},"content":{"realm":"r","username":"c","clear_password":"pc"}}]}"#;
+        let c = client(vec![
+            (200, list),
+            (
+                409,
+                r#"{"messages":[{"text":"An object with name=r\\:x:y: already exists"}]}"#,
+            ),
+            (400, r#"{"messages":[{"text":"bad value hunter2"}]}"#),
+        ]);
+        run(async {
+            let got = c.list_passwords("r").await.unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].0, "a");
+            assert_eq!(got[0].1.expose(), "pa");
+            let e = c.set_password("r:x", "y", "hunter2").await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadRequest);
+            assert!(!e.message.contains("hunter2"), "{}", e.message);
+            assert!(e.message.contains("********"));
+        });
+        let s = seen(&c);
+        assert_eq!(
+            s[0].path_and_query,
+            "/servicesNS/nobody/my%20app/storage/passwords?output_mode=json&count=0"
+        );
+        assert_eq!(
+            s[1].form.as_deref(),
+            Some("name=y&realm=r%3Ax&password=hunter2")
+        );
+        assert_eq!(
+            s[2].path_and_query,
+            "/servicesNS/nobody/my%20app/storage/passwords/r%5C%3Ax%3Ay%3A?output_mode=json"
+        );
+        assert_eq!(s[2].form.as_deref(), Some("password=hunter2"));
+    }
+
+    #[test]
+    fn credentials_without_clear_text_are_forbidden() {
+        let c = client(vec![(
+            200,
+            r#"{"entry":[{"name":"r:u:","content":{"realm":"r","username":"u","password":"********"}}]}"#,
+        )]);
+        let e = run(c.get_password("r", "u")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert!(e.message.contains("list_storage_passwords"));
+    }
+}

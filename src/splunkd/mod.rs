@@ -1,0 +1,23 @@
+//! The driver's client for splunkd's stores: this app's settings and records
+//! (`configs/conf-<name>`) and secrets (`storage/passwords`), reached at `server.rest_uri` with
+//! the request's `system_authtoken`, as DESIGN.md ("Where state lives") requires.
+//!
+//! Layers, as in kube-rs: [`config`] (where and as whom, from the request) → [`transport`]
+//! (HTTP over hyper and rustls, with [`tls`]; time-bounded; failures are 503) → [`client`]
+//! (the typed API, reading replies with [`envelope`]). [`names`] holds the naming rules the
+//! client and splunkd-dev share.
+//!
+//! Errors are [`crate::error::ApiError`]: splunkd unreachable or too slow → 503 naming the
+//! URI; a splunkd error reply → its own message with 400, 403 (for 401 and 403), 404 or 409,
+//! anything else 502. No error, log line or `Debug` output carries the token or a password.
+
+pub mod client;
+pub mod config;
+pub mod envelope;
+pub mod names;
+pub mod tls;
+pub mod transport;
+
+pub use client::SplunkdClient;
+pub use config::SplunkdConfig;
+pub use transport::{HyperTransport, RestCall, RestReply, Transport};

@@ -1,0 +1,378 @@
+//! The HTTP layer under the typed store API: one REST call in, status and body out. It owns
+//! the base URI, the `Authorization: Splunk <token>` header, TLS, the time bound and the
+//! mapping of connection failures to 503, so the typed API above never handles the token.
+
+use super::config::SplunkdConfig;
+use super::tls;
+use crate::error::ApiError;
+use crate::protocol::request::Secret;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Largest reply body accepted from splunkd.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// One REST call, relative to the transport's base URI. `Debug` leaves out the form body,
+/// which may hold a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RestCall {
+    /// GET, POST or DELETE.
+    pub method: Method,
+    /// Absolute path with query, e.g. `/servicesNS/nobody/app/configs/conf-x?output_mode=json`.
+    pub path_and_query: String,
+    /// urlencoded form body for POST.
+    pub form: Option<String>,
+}
+
+/// splunkd's answer: any status, the caller decides what it means. `Debug` leaves out the
+/// body, which may hold a clear-text password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RestReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RestCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestCall")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field("form_bytes", &self.form.as_ref().map(String::len))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RestReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestReply")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// Carries REST calls to splunkd. Implementations fail only when no answer arrived
+/// (`ErrorKind::Unavailable`); an HTTP error status is a successful [`RestReply`].
+pub trait Transport: Send + Sync + 'static {
+    /// Sends one call and reads the whole reply.
+    fn send(&self, call: RestCall) -> impl Future<Output = Result<RestReply, ApiError>> + Send;
+}
+
+/// The real transport: hyper-util's pooled client over hyper-rustls (http or https).
+#[derive(Clone)]
+pub struct HyperTransport {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    base: String,
+    auth: HeaderValue,
+    token: Secret,
+    timeout: Duration,
+    ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for HyperTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HyperTransport")
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HyperTransport {
+    /// Checks the URI and token and builds the TLS client. Needs a Tokio runtime to send.
+    pub fn new(config: &SplunkdConfig) -> Result<HyperTransport, ApiError> {
+        let base = base_uri(&config.rest_uri)?;
+        let mut auth = HeaderValue::from_str(&format!("Splunk {}", config.token.expose()))
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "The system token from splunkd contains characters that cannot be sent in a header.",
+                )
+            })?;
+        auth.set_sensitive(true);
+        let tls = tls::client_config(config.ca_file.as_deref())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Ok(HyperTransport {
+            client,
+            base,
+            auth,
+            token: config.token.clone(),
+            timeout: config.timeout,
+            ca_file: config.ca_file.clone(),
+        })
+    }
+
+    /// The base URI calls go to, for messages.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn exchange(&self, call: &RestCall) -> Result<RestReply, ApiError> {
+        let uri = format!("{}{}", self.base, call.path_and_query);
+        let body = call.form.clone().unwrap_or_default();
+        let mut builder = hyper::Request::builder()
+            .method(call.method.clone())
+            .uri(&uri)
+            .header(AUTHORIZATION, self.auth.clone());
+        if call.form.is_some() {
+            builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let request = builder.body(Full::new(Bytes::from(body))).map_err(|e| {
+            ApiError::internal(format!("Could not build a request to splunkd: {e}"))
+        })?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| self.failure(&e))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                ApiError::unavailable(format!(
+                    "splunkd at {} broke off its reply to {} {}: {e}",
+                    self.base,
+                    call.method,
+                    path_only(&call.path_and_query)
+                ))
+            })?
+            .to_bytes()
+            .to_vec();
+        // An error reply may quote the request; make sure the token never travels further.
+        let body = if status >= 400 {
+            redact(body, self.token.expose().as_bytes())
+        } else {
+            body
+        };
+        Ok(RestReply { status, body })
+    }
+
+    /// A 503 for a call that got no answer, with the cause (never the token).
+    fn failure(&self, e: &(dyn StdError + 'static)) -> ApiError {
+        let chain = causes(e);
+        if let Some(tls) = find_rustls_error(e) {
+            let against = match &self.ca_file {
+                Some(ca) => format!(" against the CA bundle {}", ca.display()),
+                None => String::new(),
+            };
+            return ApiError::unavailable(format!(
+                "TLS with splunkd at {} failed{against}: {tls}. Check DSDL_SPLUNKD_CA and that splunkd's certificate names the host in server.rest_uri.",
+                self.base
+            ));
+        }
+        ApiError::unavailable(format!(
+            "splunkd at {} cannot be reached: {chain}",
+            self.base
+        ))
+    }
+}
+
+impl Transport for HyperTransport {
+    async fn send(&self, call: RestCall) -> Result<RestReply, ApiError> {
+        match tokio::time::timeout(self.timeout, self.exchange(&call)).await {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::unavailable(format!(
+                "splunkd at {} did not answer {} {} within {} s.",
+                self.base,
+                call.method,
+                path_only(&call.path_and_query),
+                self.timeout.as_secs_f64()
+            ))),
+        }
+    }
+}
+
+/// `scheme://authority` of a usable splunkd URI (http or https, no path beyond `/`).
+fn base_uri(rest_uri: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| {
+        ApiError::unavailable(format!(
+            "splunkd's REST URI {rest_uri:?} (server.rest_uri) is not usable: {why}."
+        ))
+    };
+    let uri: Uri = rest_uri
+        .trim()
+        .parse()
+        .map_err(|_| bad("it is not a URL"))?;
+    let scheme = uri.scheme_str().ok_or_else(|| bad("it has no scheme"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let authority = uri.authority().ok_or_else(|| bad("it has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad("it must not carry credentials"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad("it must not have a path or query"));
+    }
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// `body` with every occurrence of `secret` replaced by `********`.
+fn redact(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
+    if secret.is_empty() || !body.windows(secret.len()).any(|w| w == secret) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(secret) {
+            out.extend_from_slice(b"********");
+            i += secret.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The path of a call without its query, for messages.
+fn path_only(path_and_query: &str) -> &str {
+    path_and_query.split('?').next().unwrap_or(path_and_query)
+}
+
+/// The messages of an error and its sources, joined, without repeats.
+fn causes(e: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// The rustls error somewhere in the chain. io errors wrap it (hyper-rustls wraps it twice)
+/// without exposing it as a source, so nested io errors are unwrapped too.
+fn find_rustls_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let mut inner: Option<&(dyn StdError + 'static)> = Some(err);
+        while let Some(i) = inner {
+            if let Some(r) = i.downcast_ref::<rustls::Error>() {
+                return Some(r);
+            }
+            inner = i
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|b| b as &(dyn StdError + 'static));
+        }
+        next = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_uris() {
+        assert_eq!(
+            base_uri("https://127.0.0.1:8089").unwrap(),
+            "https://127.0.0.1:8089"
+        );
+        assert_eq!(
+            base_uri("http://localhost:8089/").unwrap(),
+            "http://localhost:8089"
+        );
+        for bad in [
+            "",
+            "127.0.0.1:8089",
+            "ftp://h:21",
+            "https://h:8089/services",
+            "https://u:p@h:8089",
+            "https://h:8089?x=1",
+        ] {
+            let e = base_uri(bad).unwrap_err();
+            assert_eq!(e.status(), 503, "{bad}");
+            assert!(e.message.contains("server.rest_uri"));
+        }
+    }
+
+    #[test]
+    fn debug_output_leaves_bodies_out() {
+        let call = RestCall {
+            method: Method::POST,
+            path_and_query: "/p".into(),
+            form: Some("password=hunter2".into()),
+        };
+        let reply = RestReply {
+            status: 200,
+            body: br#"{"clear_password":"hunter2"}"#.to_vec(),
+        };
+        assert!(!format!("{call:?}{reply:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn redaction_replaces_every_occurrence() {
+        assert_eq!(
+            redact(b"a tok b tok".to_vec(), b"tok"),
+            b"a ******** b ********"
+        );
+        assert_eq!(redact(b"nothing".to_vec(), b"tok"), b"nothing");
+        assert_eq!(redact(b"x".to_vec(), b""), b"x");
+    }
+
+    #[test]
+    fn cause_chains_are_joined_once() {
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(inner);
+        assert_eq!(causes(&outer), "refused");
+        let tls = std::io::Error::other(rustls::Error::General("bad".into()));
+        assert!(find_rustls_error(&tls).is_some());
+        let twice = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::General("bad".into()),
+        ));
+        assert!(find_rustls_error(&twice).is_some());
+        assert!(find_rustls_error(&outer).is_none());
+    }
+
+    #[test]
+    fn token_stays_out_of_debug_and_bad_tokens_are_503() {
+        let config = SplunkdConfig {
+            rest_uri: "http://127.0.0.1:1".into(),
+            token: crate::protocol::request::Secret::new("tok-visible?"),
+            app: "a".into(),
+            ca_file: None,
+            timeout: Duration::from_secs(1),
+        };
+        let t = HyperTransport::new(&config).unwrap();
+        assert!(!format!("{t:?}").contains("tok-visible"));
+        let bad = SplunkdConfig {
+            token: crate::protocol::request::Secret::new("line\nbreak"),
+            ..config
+        };
+        let e = HyperTransport::new(&bad).unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert!(!e.message.contains("break"));
+    }
+}

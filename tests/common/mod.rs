@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests. Each test crate uses only part of them.
+#![allow(dead_code)]
+
+pub mod driver;
+pub mod wire;

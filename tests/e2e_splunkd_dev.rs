@@ -1,0 +1,707 @@
+//! End to end through the real `splunkd-dev` binary with curl, as a user would call it:
+//! authentication (401), capabilities (403), namespaces, 404/405, TLS with the generated
+//! certificate, a killed driver replaced, idle drivers retired, and fixture capture.
+//!
+//! Each test starts its own server (`--port 0`, its own SPLUNK_HOME under the target
+//! directory), so the tests run in parallel; the server is stopped when the test ends.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ADMIN_PASSWORD: &str = "e2e-admin-Pw1";
+
+/// A running splunkd-dev; stopped (and its SPLUNK_HOME removed on success) when dropped.
+struct DevServer {
+    child: Child,
+    url: String,
+    home: PathBuf,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "splunkd-dev-e2e-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+impl DevServer {
+    fn start(tag: &str, extra: &[&str]) -> DevServer {
+        let home = scratch_dir(tag);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_splunkd-dev"))
+            .args(["--splunk-home"])
+            .arg(&home)
+            .args(["--port", "0", "--admin-password", ADMIN_PASSWORD])
+            .args(extra)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start splunkd-dev");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().expect("stderr pipe");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let out = child.stdout.take().expect("stdout pipe");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = DevServer {
+            child,
+            url: String::new(),
+            home,
+            stderr,
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "splunkd-dev printed no ready line; stderr:\n{}",
+                    server.stderr()
+                )
+            });
+        let rest = line
+            .strip_prefix("splunkd-dev ready: ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let (url, home_part) = rest.split_once(' ').expect("url and SPLUNK_HOME");
+        assert!(home_part.starts_with("SPLUNK_HOME="), "{line}");
+        assert!(!url.ends_with(":0"), "the real port is shown: {line}");
+        server.url = url.to_string();
+        server
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn add_user(&self, name: &str, password: &str, roles: &str) {
+        let out = Command::new(env!("CARGO_BIN_EXE_splunkd-dev"))
+            .args(["add-user", "--splunk-home"])
+            .arg(&self.home)
+            .args([name, "--password", password, "--roles", roles])
+            .output()
+            .expect("run splunkd-dev add-user");
+        assert!(
+            out.status.success(),
+            "add-user failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn basic(&self) -> String {
+        format!("admin:{ADMIN_PASSWORD}")
+    }
+
+    /// Session key from `/services/auth/login`.
+    fn login(&self, extra: &[&str]) -> String {
+        let r = curl(
+            &[
+                "-d",
+                "username=admin",
+                "-d",
+                &format!("password={ADMIN_PASSWORD}"),
+                &format!("{}/services/auth/login?output_mode=json", self.url),
+            ],
+            extra,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("login JSON");
+        v["sessionKey"].as_str().expect("sessionKey").to_string()
+    }
+
+    /// Pids of the driver processes (children of the server).
+    fn drivers(&self) -> Vec<u32> {
+        children_of(self.pid())
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "splunkd-dev stderr:\n{}\nSPLUNK_HOME kept at {}",
+                self.stderr(),
+                self.home.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.home);
+        }
+    }
+}
+
+/// Child process ids of `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so read after the last ')'.
+        let Some(after) = stat.rsplit_once(')').map(|(_, a)| a) else {
+            continue;
+        };
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+            && fields.first() != Some(&"Z")
+        {
+            out.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+struct Resp {
+    status: u16,
+    headers: String,
+    body: String,
+    curl_exit: i32,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Runs curl with `args` (plus `extra`, e.g. TLS options) and returns status, headers, body.
+fn curl(args: &[&str], extra: &[&str]) -> Resp {
+    let dir = scratch_dir("curl");
+    let (hfile, bfile) = (dir.join("h"), dir.join("b"));
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "60", "-D"])
+        .arg(&hfile)
+        .arg("-o")
+        .arg(&bfile)
+        .args(["-w", "%{http_code}"])
+        .args(extra)
+        .args(args)
+        .output()
+        .expect("curl must be installed");
+    let resp = Resp {
+        status: String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        headers: std::fs::read_to_string(&hfile).unwrap_or_default(),
+        body: std::fs::read_to_string(&bfile).unwrap_or_default(),
+        curl_exit: out.status.code().unwrap_or(-1),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    resp
+}
+
+fn get_as(s: &DevServer, auth: &[&str], path: &str) -> Resp {
+    let url = format!("{}{path}", s.url);
+    let mut args: Vec<&str> = auth.to_vec();
+    args.push(&url);
+    curl(&args, &[])
+}
+
+#[test]
+fn auth_failures_are_401() {
+    let s = DevServer::start("auth", &[]);
+    let none = get_as(&s, &[], "/services/mltk");
+    assert_eq!(none.status, 401, "{}", none.body);
+    assert!(
+        none.body
+            .contains("<msg type=\"WARN\">call not properly authenticated</msg>"),
+        "{}",
+        none.body
+    );
+    assert_eq!(
+        none.header("WWW-Authenticate").as_deref(),
+        Some("Basic realm=\"/splunk\"")
+    );
+
+    let wrong = get_as(&s, &["-u", "admin:wrong"], "/services/mltk");
+    assert_eq!(wrong.status, 401);
+    let ghost = get_as(&s, &["-u", "ghost:x"], "/services/mltk");
+    assert_eq!(ghost.status, 401);
+    for header in [
+        "Authorization: Splunk not-a-session-key",
+        "Authorization: Bearer not-a-session-key",
+        "Authorization: Digest x",
+    ] {
+        let r = get_as(&s, &["-H", header], "/services/mltk");
+        assert_eq!(r.status, 401, "{header}: {}", r.body);
+    }
+    let json = get_as(&s, &[], "/services/mltk?output_mode=json");
+    assert_eq!(json.status, 401);
+    let v: serde_json::Value = serde_json::from_str(&json.body).expect("JSON 401 body");
+    assert_eq!(v["messages"][0]["text"], "call not properly authenticated");
+
+    let bad_login = curl(
+        &[
+            "-d",
+            "username=admin",
+            "-d",
+            "password=wrong",
+            &format!("{}/services/auth/login", s.url),
+        ],
+        &[],
+    );
+    assert_eq!(bad_login.status, 401);
+    assert!(
+        bad_login.body.contains("Login failed"),
+        "{}",
+        bad_login.body
+    );
+    assert!(!bad_login.body.contains(ADMIN_PASSWORD));
+}
+
+#[test]
+fn login_keys_work_as_splunk_and_bearer() {
+    let s = DevServer::start("login", &[]);
+    let xml = curl(
+        &[
+            "-d",
+            "username=admin",
+            "-d",
+            &format!("password={ADMIN_PASSWORD}"),
+            &format!("{}/services/auth/login", s.url),
+        ],
+        &[],
+    );
+    assert_eq!(xml.status, 200, "{}", xml.body);
+    let key = xml
+        .body
+        .split("<sessionKey>")
+        .nth(1)
+        .and_then(|r| r.split("</sessionKey>").next())
+        .expect("sessionKey element")
+        .to_string();
+    assert!(key.len() >= 32);
+    let json_key = s.login(&[]);
+    assert_ne!(key, json_key, "each login is a new session");
+
+    for header in [
+        format!("Authorization: Splunk {key}"),
+        format!("Authorization: Bearer {json_key}"),
+    ] {
+        let r = get_as(&s, &["-H", &header], "/services/mltk?output_mode=json");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("endpoint table JSON");
+        let names: Vec<&str> = v["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["name"].as_str())
+            .collect();
+        assert!(names.contains(&"container_data"), "{names:?}");
+        assert!(
+            r.header("Content-Type")
+                .unwrap_or_default()
+                .starts_with("application/json")
+        );
+        assert_eq!(
+            r.header("X-Content-Type-Options").as_deref(),
+            Some("nosniff")
+        );
+    }
+    let atom = get_as(&s, &["-u", &s.basic()], "/services/mltk");
+    assert_eq!(atom.status, 200);
+    assert!(atom.body.starts_with("<?xml"), "{}", atom.body);
+    assert!(
+        atom.body
+            .contains("<feed xmlns=\"http://www.w3.org/2005/Atom\"")
+    );
+    assert!(
+        atom.header("Content-Type")
+            .unwrap_or_default()
+            .starts_with("text/xml")
+    );
+
+    let info = get_as(
+        &s,
+        &["-u", &s.basic()],
+        "/services/server/info?output_mode=json",
+    );
+    assert_eq!(info.status, 200, "{}", info.body);
+    let v: serde_json::Value = serde_json::from_str(&info.body).expect("server info JSON");
+    assert_eq!(
+        v["entry"][0]["content"]["guid"].as_str().map(str::len),
+        Some(36)
+    );
+}
+
+#[test]
+fn capabilities_are_checked_before_the_driver() {
+    let s = DevServer::start("caps", &[]);
+    s.add_user("viewer", "viewer-pw", "user");
+    s.add_user("ops", "ops-pw", "dsdl_admin");
+    let denied = get_as(
+        &s,
+        &["-u", "viewer:viewer-pw"],
+        "/services/mltk/container_data",
+    );
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert!(
+        denied.body.contains("requires capability: list_containers"),
+        "{}",
+        denied.body
+    );
+    assert!(denied.body.contains("user=viewer"), "{}", denied.body);
+    // Nothing reached a driver for the denied call.
+    assert!(s.drivers().is_empty(), "a driver was started for a 403");
+
+    for user in [s.basic(), "ops:ops-pw".to_string()] {
+        let allowed = get_as(
+            &s,
+            &["-u", &user],
+            "/services/mltk/container_data?output_mode=json",
+        );
+        assert!(
+            allowed.status != 403 && allowed.status != 401,
+            "{user}: {} {}",
+            allowed.status,
+            allowed.body
+        );
+    }
+    // The viewer still reaches endpoints without a capability rule.
+    let index = get_as(&s, &["-u", "viewer:viewer-pw"], "/services/mltk");
+    assert_eq!(index.status, 200, "{}", index.body);
+}
+
+#[test]
+fn not_found_and_method_not_allowed() {
+    let s = DevServer::start("errors", &[]);
+    let auth = ["-u".to_string(), s.basic()];
+    let auth: Vec<&str> = auth.iter().map(String::as_str).collect();
+    let under_mltk = get_as(&s, &auth, "/services/mltk/nope");
+    assert_eq!(under_mltk.status, 404, "{}", under_mltk.body);
+    assert!(
+        under_mltk.body.contains("<msg type=\"ERROR\">"),
+        "{}",
+        under_mltk.body
+    );
+    for path in [
+        "/services/nope",
+        "/nothing/here",
+        "/servicesNS/admin/dsdl_handler/nope",
+    ] {
+        let r = get_as(&s, &auth, path);
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+    }
+    let user = get_as(&s, &auth, "/servicesNS/nosuchuser/dsdl_handler/mltk");
+    assert_eq!(user.status, 404);
+    assert!(
+        user.body.contains("User does not exist: nosuchuser"),
+        "{}",
+        user.body
+    );
+    let app = get_as(&s, &auth, "/servicesNS/admin/nosuchapp/mltk");
+    assert_eq!(app.status, 404);
+    assert!(app.body.contains("nosuchapp"), "{}", app.body);
+
+    let mut args = auth.clone();
+    args.extend(["-X", "DELETE"]);
+    let r = get_as(&s, &args, "/services/mltk/container_data");
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert_eq!(r.header("Allow").as_deref(), Some("GET"));
+}
+
+#[test]
+fn namespaces_reach_the_driver() {
+    let s = DevServer::start("ns", &[]);
+    let key = s.login(&[]);
+    let h = format!("Authorization: Splunk {key}");
+    for (path, origin_suffix) in [
+        ("/services/mltk?output_mode=json", "/services/mltk"),
+        (
+            "/servicesNS/admin/dsdl_handler/mltk?output_mode=json",
+            "/servicesNS/admin/dsdl_handler/mltk",
+        ),
+        (
+            "/servicesNS/-/-/mltk?output_mode=json",
+            "/servicesNS/-/-/mltk",
+        ),
+        (
+            "/servicesNS/nobody/dsdl_handler/mltk?output_mode=json",
+            "/servicesNS/nobody/dsdl_handler/mltk",
+        ),
+    ] {
+        let r = get_as(&s, &["-H", &h], path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        let v: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        let origin = v["origin"].as_str().unwrap_or_default();
+        assert_eq!(origin, format!("{}{origin_suffix}", s.url), "{path}");
+    }
+}
+
+#[test]
+fn tls_with_the_generated_certificate() {
+    let s = DevServer::start("tls", &["--tls"]);
+    assert!(s.url.starts_with("https://127.0.0.1:"), "{}", s.url);
+    let cert = s.home.join("etc/auth/splunkd-dev-cert.pem");
+    assert!(cert.is_file());
+    let cacert = ["--cacert", cert.to_str().expect("utf-8 path")];
+    let key = s.login(&cacert);
+    let ok = curl(
+        &[
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            &format!("{}/services/mltk?output_mode=json", s.url),
+        ],
+        &cacert,
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let localhost = curl(
+        &[
+            "-u",
+            &s.basic(),
+            &format!("{}/services/mltk", s.url.replace("127.0.0.1", "localhost")),
+        ],
+        &cacert,
+    );
+    assert_eq!(localhost.status, 200, "SAN localhost");
+    let unverified = curl(
+        &["-u", &s.basic(), &format!("{}/services/mltk", s.url)],
+        &[],
+    );
+    assert_eq!(
+        unverified.curl_exit, 60,
+        "an untrusted certificate is refused by curl"
+    );
+
+    // The driver was told which CA to trust for its calls back to splunkd-dev.
+    let drivers = s.drivers();
+    assert_eq!(drivers.len(), 1, "{drivers:?}");
+    let environ = std::fs::read(format!("/proc/{}/environ", drivers[0])).expect("driver environ");
+    let want = format!(
+        "DSDL_SPLUNKD_CA={}",
+        cert.canonicalize().expect("cert path").display()
+    );
+    assert!(
+        environ.split(|b| *b == 0).any(|kv| kv == want.as_bytes()),
+        "{want} not in the driver's environment"
+    );
+}
+
+#[test]
+fn a_killed_driver_is_replaced() {
+    let s = DevServer::start("crash", &["--pool", "2"]);
+    let auth = ["-u", &s.basic()];
+    let first = get_as(&s, &auth, "/services/mltk?output_mode=json");
+    assert_eq!(first.status, 200, "{}", first.body);
+    let before = s.drivers();
+    assert!(!before.is_empty(), "a driver runs after a request");
+    for pid in &before {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let again = get_as(&s, &auth, "/services/mltk?output_mode=json");
+    assert_eq!(again.status, 200, "{}", again.body);
+    let after = s.drivers();
+    assert!(!after.is_empty());
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} -> {after:?}"
+    );
+    let log =
+        std::fs::read_to_string(s.home.join("var/log/splunk/splunkd.log")).unwrap_or_default();
+    assert!(log.contains("killed by signal 9"), "{log}");
+}
+
+#[test]
+fn idle_drivers_are_retired() {
+    let s = DevServer::start("idle", &["--idle-timeout", "1"]);
+    let r = get_as(&s, &["-u", &s.basic()], "/services/mltk");
+    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.drivers().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "idle driver not retired: {:?}",
+            s.drivers()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log =
+        std::fs::read_to_string(s.home.join("var/log/splunk/splunkd.log")).unwrap_or_default();
+    assert!(
+        log.contains("retired after idling: exited with code 0"),
+        "{log}"
+    );
+    let r = get_as(&s, &["-u", &s.basic()], "/services/mltk");
+    assert_eq!(r.status, 200, "a new driver serves the next request");
+}
+
+#[test]
+fn capture_writes_redacted_fixtures() {
+    let capture = scratch_dir("capture-out");
+    let s = DevServer::start(
+        "capture",
+        &["--capture", capture.to_str().expect("utf-8 path")],
+    );
+    let key = s.login(&[]);
+    let h = format!("Authorization: Splunk {key}");
+    let get = get_as(
+        &s,
+        &["-H", &h],
+        "/servicesNS/admin/dsdl_handler/mltk?output_mode=json",
+    );
+    assert_eq!(get.status, 200);
+    let post = get_as(
+        &s,
+        &[
+            "-u",
+            &s.basic(),
+            "-d",
+            "name=dev",
+            "-d",
+            "jupyter_password=form-secret-123",
+            "-d",
+            "api_token=form-token-456",
+        ],
+        "/services/mltk/container_connection",
+    );
+    assert_ne!(post.status, 403, "{}", post.body);
+    let json_post = get_as(
+        &s,
+        &[
+            "-u",
+            &s.basic(),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"docker":{"api_token":"json-token-789","image":"img"}}"#,
+        ],
+        "/services/mltk/container_connection",
+    );
+    assert_ne!(json_post.status, 403);
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&capture)
+        .expect("capture dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|p| Some(p.file_name()?.to_str()?.to_string()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "0001-get-mltk.json",
+            "0002-post-mltk-container-connection.json",
+            "0003-post-mltk-container-connection.json"
+        ]
+    );
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("fixture");
+        for secret in [
+            key.as_str(),
+            ADMIN_PASSWORD,
+            "form-secret-123",
+            "form-token-456",
+            "json-token-789",
+            s.url.as_str(),
+            s.home.to_str().unwrap_or("-"),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{} leaks {secret}:\n{text}",
+                f.display()
+            );
+        }
+        let v: serde_json::Value = serde_json::from_str(&text).expect("fixture JSON");
+        assert_eq!(v["request"]["session"]["authtoken"], "<session_key>");
+        assert_eq!(v["request"]["system_authtoken"], "<system_key>");
+        assert_eq!(v["request"]["server"]["rest_uri"], "<rest_uri>");
+        assert_eq!(
+            v["init"]["command"][0],
+            "$SPLUNK_HOME/etc/apps/dsdl_handler/bin/dsdl-handler"
+        );
+        assert!(v["reply"].is_object() && v["volatile"].is_array());
+    }
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).expect("fixture")).expect("JSON");
+    assert_eq!(
+        first["description"],
+        "GET /servicesNS/admin/dsdl_handler/mltk as admin"
+    );
+    assert_eq!(
+        first["request"]["ns"],
+        serde_json::json!({"app": "dsdl_handler", "user": "admin"})
+    );
+    let volatile: Vec<&str> = first["volatile"]
+        .as_array()
+        .expect("volatile")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(volatile.contains(&"/payload/updated"), "{volatile:?}");
+    assert!(
+        volatile.contains(&"/payload/entry/*/updated"),
+        "{volatile:?}"
+    );
+    let second: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[1]).expect("fixture")).expect("JSON");
+    assert_eq!(
+        second["request"]["form"][1],
+        serde_json::json!(["jupyter_password", "<redacted>"])
+    );
+    assert_eq!(
+        second["request"]["form"][0],
+        serde_json::json!(["name", "dev"])
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&capture);
+}
