@@ -46,7 +46,7 @@ for target in $targets; do
     status=1
     tail -n 60 "$logs/$target.log"
   fi
-  runs=$(awk -F: '/stat::number_of_executed_units/ {n += $2} END {print n + 0}' "$logs/$target.log")
+  runs=$(awk '/stat::number_of_executed_units/ {n += $NF} END {print n + 0}' "$logs/$target.log")
   last=$(grep -E '^#[0-9]+' "$logs/$target.log" | tail -n 1 || true)
   echo "$target: $result after $(( $(date +%s) - started ))s; executions: ${runs:-?}; last status: ${last:-none}"
 done

@@ -311,21 +311,22 @@ fn one_mebibyte_payload_and_reply() {
 /// Request `i` of a long session: the index, or a 404 whose message names `i`, so every
 /// reply shows which request it answers.
 fn numbered_request(i: usize) -> Vec<u8> {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         index_json()
     } else {
-        to_bytes(&request("GET", &format!("/mltk/request-{i}"), i % 2 == 0))
+        let path = format!("/mltk/request-{i:04}");
+        to_bytes(&request("GET", &path, i.is_multiple_of(2)))
     }
 }
 
 fn assert_numbered_reply(i: usize, reply: &Value) {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         assert_index_reply(reply);
     } else {
         assert_eq!(status(reply), 404, "request {i}: {reply}");
-        let text = error_text(reply, i % 2 == 0);
+        let text = error_text(reply, i.is_multiple_of(2));
         assert!(
-            text.contains(&format!("/mltk/request-{i};")),
+            text.contains(&format!("/mltk/request-{i:04}")),
             "reply out of order: request {i} got {text:?}"
         );
     }
@@ -454,7 +455,9 @@ fn malformed_frames_stop_the_driver_with_only_complete_replies() {
         .bytes();
     let after_init = |bad: &[u8]| [init_packet.clone(), bad.to_vec()].concat();
     let ack: &[u8] = b"";
-    let cases: Vec<(&str, Vec<u8>, Vec<&[u8]>)> = vec![
+    // (what, the bytes after the good request, the replies due before the stop by prefix)
+    type Case<'a> = (&'static str, Vec<u8>, Vec<&'a [u8]>);
+    let cases: Vec<Case> = vec![
         (
             "non-digit length",
             b"\x071\nx2\n/x0\n2\n{}".to_vec(),

@@ -39,11 +39,18 @@ fn check_reply(bytes: &[u8]) -> u64 {
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = Request::parse(data) {
         let _ = req.body();
-        let _ = (req.user(), req.query_arg("output_mode"), req.form_arg("name"));
+        let _ = (
+            req.user(),
+            req.query_arg("output_mode"),
+            req.form_arg("name"),
+        );
         let _ = req.header("Authorization");
         let json = req.wants_json();
         if let Err(e) = router::route(&req.method, &req.mltk_path()) {
-            assert_eq!(check_reply(&Reply::error(&e, json).to_bytes()), u64::from(e.status()));
+            assert_eq!(
+                check_reply(&Reply::error(&e, json).to_bytes()),
+                u64::from(e.status())
+            );
         }
     }
     let reply = SERVICE.with(|s| s.borrow_mut().handle_block(data));

@@ -28,6 +28,10 @@ pub const SESSION_KEY: &str = "<session_key>";
 pub const SYSTEM_KEY: &str = "<system_key>";
 /// Placeholder of `server.rest_uri`.
 pub const REST_URI: &str = "<rest_uri>";
+/// Placeholder of `server.hostname` and `server.servername`: fixtures name no machine.
+pub const HOSTNAME: &str = "<hostname>";
+/// Placeholder of `server.guid`.
+pub const GUID: &str = "<guid>";
 /// Placeholder of every other secret.
 pub const REDACTED: &str = "<redacted>";
 /// What the handler returns in place of a stored secret; not itself a secret.
@@ -203,6 +207,12 @@ pub fn fixture(
 ) -> Value {
     let mut found = Found::default();
     let mut req = request.clone();
+    // The guid may reappear in replies (as a manager id), so it is scrubbed everywhere.
+    let live_guid = request
+        .pointer("/server/guid")
+        .and_then(Value::as_str)
+        .filter(|g| g.len() >= 8)
+        .map(str::to_string);
     if let Some(obj) = req.as_object_mut() {
         if let Some(s) = obj.get_mut("session").and_then(Value::as_object_mut)
             && s.contains_key("authtoken")
@@ -212,10 +222,17 @@ pub fn fixture(
         if obj.contains_key("system_authtoken") {
             obj.insert("system_authtoken".into(), json!(SYSTEM_KEY));
         }
-        if let Some(s) = obj.get_mut("server").and_then(Value::as_object_mut)
-            && s.contains_key("rest_uri")
-        {
-            s.insert("rest_uri".into(), json!(REST_URI));
+        if let Some(s) = obj.get_mut("server").and_then(Value::as_object_mut) {
+            for (key, placeholder) in [
+                ("rest_uri", REST_URI),
+                ("hostname", HOSTNAME),
+                ("servername", HOSTNAME),
+                ("guid", GUID),
+            ] {
+                if s.contains_key(key) {
+                    s.insert(key.into(), json!(placeholder));
+                }
+            }
         }
         for key in ["query", "form", "headers"] {
             if let Some(v) = obj.get_mut(key) {
@@ -277,6 +294,9 @@ pub fn fixture(
     replacements.push((secrets.system_key.clone(), SYSTEM_KEY));
     replacements.extend(found.0.iter().map(|v| (v.clone(), REDACTED)));
     replacements.push((secrets.rest_uri.clone(), REST_URI));
+    if let Some(g) = live_guid {
+        replacements.push((g, GUID));
+    }
     scrub(&mut req, &replacements);
     scrub(&mut rep, &replacements);
 
@@ -480,6 +500,7 @@ mod tests {
         assert_eq!(f["request"]["session"]["authtoken"], SESSION_KEY);
         assert_eq!(f["request"]["system_authtoken"], SYSTEM_KEY);
         assert_eq!(f["request"]["server"]["rest_uri"], REST_URI);
+        assert_eq!(f["request"]["server"]["guid"], GUID);
         assert_eq!(f["request"]["headers"][0][1], REDACTED);
         assert_eq!(f["request"]["headers"][2][1], "*/*");
         assert_eq!(f["request"]["query"][0][1], "json");

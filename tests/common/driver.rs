@@ -181,7 +181,7 @@ impl Session {
             }
             match b[0] {
                 b'\n' if !digits.is_empty() => break,
-                d if d.is_ascii_digit() && !(digits == b"0") => digits.push(d),
+                d if d.is_ascii_digit() && digits != b"0" => digits.push(d),
                 other => panic!("bad byte {other:#04x} in a reply length after {digits:?}"),
             }
         }

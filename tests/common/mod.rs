@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests. Each test crate uses only part of them.
 #![allow(dead_code)]
 
+pub mod devserver;
 pub mod driver;
 pub mod wire;
