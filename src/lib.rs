@@ -13,6 +13,7 @@ pub mod driver;
 pub mod endpoints;
 pub mod error;
 pub mod log;
+pub mod names;
 pub mod protocol;
 pub mod render;
 pub mod router;

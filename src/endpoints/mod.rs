@@ -1,5 +1,6 @@
 //! The `/mltk/` endpoints: one module per resource, dispatched from a [`Route`].
 
+pub mod body;
 mod index;
 
 use crate::error::{ApiError, ErrorKind};

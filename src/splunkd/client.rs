@@ -11,16 +11,10 @@ use crate::conffile::Stanza;
 use crate::config::DriverConfig;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::request::{Request, Secret};
+use crate::render::SEGMENT;
 use hyper::Method;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Characters escaped in a path segment: everything but RFC 3986 unreserved characters.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// Shown instead of a password or token that splunkd echoed in an error.
 const MASK: &str = "********";

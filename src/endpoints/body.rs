@@ -1,0 +1,173 @@
+//! The fields of a request body, whatever its encoding: a flat JSON object, the AI Toolkit's
+//! `{"payload": {...}}` wrapper, or urlencoded pairs (splunkd's `form`, or a raw urlencoded
+//! `payload`). Clients label bodies inconsistently (splunklib calls every body form-encoded),
+//! so the bytes decide, not the Content-Type.
+
+use crate::error::ApiError;
+use crate::protocol::request::Request;
+use serde_json::{Map, Value};
+
+/// Body fields in the order the client sent them; scalar values keep their JSON type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(pub Map<String, Value>);
+
+impl Fields {
+    /// Reads the body of `req`. An empty body is no fields; a body that is neither a JSON
+    /// object nor urlencoded pairs is a 400.
+    pub fn from_request(req: &Request) -> Result<Fields, ApiError> {
+        let body = req.body().map_err(|e| ApiError::bad_request(e.0))?;
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::bad_request("The request body is not UTF-8 text."))?
+            .trim();
+        if text.is_empty() {
+            return Ok(Fields::from_pairs(&req.form));
+        }
+        if text.starts_with('{') || text.starts_with('[') {
+            return match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(mut obj)) => match obj.remove("payload") {
+                    Some(Value::Object(inner)) => Ok(Fields(inner)),
+                    Some(other) => {
+                        obj.insert("payload".into(), other);
+                        Ok(Fields(obj))
+                    }
+                    None => Ok(Fields(obj)),
+                },
+                Ok(_) => Err(ApiError::bad_request(
+                    "The request body must be a JSON object (or {\"payload\": {...}}), not a list or a value.",
+                )),
+                Err(e) => Err(ApiError::bad_request(format!(
+                    "The request body is not valid JSON: {e}."
+                ))),
+            };
+        }
+        if !req.form.is_empty() {
+            return Ok(Fields::from_pairs(&req.form));
+        }
+        if text.contains('=') {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            return Ok(Fields::from_pairs(&pairs));
+        }
+        Err(ApiError::bad_request(
+            "The request body is neither a JSON object nor form fields (key=value&...).",
+        ))
+    }
+
+    /// Fields from urlencoded pairs; a repeated key keeps its last value.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Fields {
+        let mut map = Map::new();
+        for (k, v) in pairs {
+            map.insert(k.clone(), Value::String(v.clone()));
+        }
+        Fields(map)
+    }
+
+    /// The field as text: strings as they are, numbers and booleans as their JSON text,
+    /// null as absent. Lists and objects are not text and give `None`.
+    pub fn text(&self, key: &str) -> Option<String> {
+        match self.0.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Whether the field is present (even if empty).
+    pub fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// The field as a boolean in any of the spellings clients use (`true/false`, `1/0`,
+    /// `yes/no`, `on/off`, JSON booleans); absent or empty is `None`, anything else a 400.
+    pub fn flag(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.text(key).as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => parse_flag(v).map(Some).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{key} must be true or false (also accepted: 1/0, yes/no, on/off), not {v:?}."
+                ))
+            }),
+        }
+    }
+
+    /// Field names in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+/// `true`/`false` in the spellings Splunk confs and the AI Toolkit UI use.
+pub fn parse_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "t" | "y" => Some(true),
+        "0" | "false" | "no" | "off" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(payload: Option<&str>, form: &[(&str, &str)]) -> Request {
+        Request {
+            method: "POST".into(),
+            payload: payload.map(str::to_string),
+            form: form
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn flat_wrapped_and_form_bodies_agree() {
+        let flat = Fields::from_request(&req(Some(r#"{"model":"m","n":3}"#), &[])).unwrap();
+        let wrapped =
+            Fields::from_request(&req(Some(r#"{"payload":{"model":"m","n":3}}"#), &[])).unwrap();
+        assert_eq!(flat, wrapped);
+        assert_eq!(flat.text("n").as_deref(), Some("3"));
+        let form =
+            Fields::from_request(&req(Some("model=m&n=3"), &[("model", "m"), ("n", "3")])).unwrap();
+        assert_eq!(form.text("model").as_deref(), Some("m"));
+        let raw_form = Fields::from_request(&req(Some("model=m%20x&n=3"), &[])).unwrap();
+        assert_eq!(raw_form.text("model").as_deref(), Some("m x"));
+        let only_form = Fields::from_request(&req(None, &[("model", "m")])).unwrap();
+        assert_eq!(only_form.text("model").as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn a_json_body_labelled_as_form_is_still_json() {
+        // splunklib sends a JSON string with a form Content-Type; splunkd then also fills
+        // `form` with a garbage pair. The JSON wins.
+        let f = Fields::from_request(&req(Some(r#"{"model":"m"}"#), &[(r#"{"model":"m"}"#, "")]))
+            .unwrap();
+        assert_eq!(f.text("model").as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn bad_bodies_are_400() {
+        for bad in ["[1,2]", "{not json", "just words", "\"str\""] {
+            let e = Fields::from_request(&req(Some(bad), &[])).unwrap_err();
+            assert_eq!(e.status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags() {
+        let f = Fields::from_request(&req(
+            Some(r#"{"a":true,"b":"0","c":"Yes","d":"","e":"maybe"}"#),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(f.flag("a").unwrap(), Some(true));
+        assert_eq!(f.flag("b").unwrap(), Some(false));
+        assert_eq!(f.flag("c").unwrap(), Some(true));
+        assert_eq!(f.flag("d").unwrap(), None);
+        assert_eq!(f.flag("zz").unwrap(), None);
+        assert_eq!(f.flag("e").unwrap_err().status(), 400);
+    }
+}

@@ -1,0 +1,161 @@
+//! Validated names: what a model, a connection or a container type may be called. Names come
+//! from URL paths and bodies and end up as conf stanza names, secret realms and (sanitised)
+//! runtime object names, so anything outside a small safe set is refused with a 400 that says
+//! what is allowed.
+
+use crate::error::ApiError;
+use std::fmt;
+
+/// Longest accepted model name.
+pub const MAX_MODEL_NAME: usize = 100;
+/// Longest accepted connection name.
+pub const MAX_CONNECTION_NAME: usize = 64;
+
+/// The two runtimes a connection can point at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerType {
+    /// A Docker engine.
+    Docker,
+    /// A Kubernetes cluster.
+    Kubernetes,
+}
+
+impl ContainerType {
+    /// Parses `docker` or `kubernetes` (any case); anything else is a 400.
+    pub fn parse(raw: &str) -> Result<ContainerType, ApiError> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "docker" => Ok(ContainerType::Docker),
+            "kubernetes" => Ok(ContainerType::Kubernetes),
+            other => Err(ApiError::bad_request(format!(
+                "container_type must be docker or kubernetes, not {:?}.",
+                truncate(other)
+            ))),
+        }
+    }
+
+    /// The stanza name in container_connections.conf and the `cluster` value of records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerType::Docker => "docker",
+            ContainerType::Kubernetes => "kubernetes",
+        }
+    }
+
+    /// The storage/passwords realm holding this type's secrets (one realm per type).
+    pub fn realm(self) -> &'static str {
+        match self {
+            ContainerType::Docker => "dsdl_docker",
+            ContainerType::Kubernetes => "dsdl_kubernetes",
+        }
+    }
+}
+
+impl fmt::Display for ContainerType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A model (deployment record) name: 1 to 100 of `A-Z a-z 0-9 _ . -`, starting with a letter,
+/// digit or underscore (so `__dev__` and MLTK model names fit, `..` and hidden names do not).
+pub fn model_name(raw: &str) -> Result<String, ApiError> {
+    check(raw, "model name", MAX_MODEL_NAME, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+    })?;
+    if !raw.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') || raw.contains("..") {
+        return Err(ApiError::bad_request(format!(
+            "model name {:?} must start with a letter, digit or underscore and must not contain \"..\".",
+            truncate(raw)
+        )));
+    }
+    Ok(raw.to_string())
+}
+
+/// A connection name: 1 to 64 of `A-Z a-z 0-9 _ . -` and inner spaces, trimmed.
+pub fn connection_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    check(name, "connection name", MAX_CONNECTION_NAME, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ' ')
+    })?;
+    if name.chars().all(|c| c == '.') {
+        return Err(ApiError::bad_request(
+            "connection name must not be only dots.",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn check(
+    raw: &str,
+    what: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ApiError> {
+    if raw.is_empty() {
+        return Err(ApiError::bad_request(format!("The {what} is empty.")));
+    }
+    if raw.chars().count() > max {
+        return Err(ApiError::bad_request(format!(
+            "The {what} is longer than {max} characters."
+        )));
+    }
+    if let Some(bad) = raw.chars().find(|&c| !allowed(c)) {
+        return Err(ApiError::bad_request(format!(
+            "The {what} {:?} contains {bad:?}; use letters, digits, '_', '.' and '-'.",
+            truncate(raw)
+        )));
+    }
+    Ok(())
+}
+
+/// At most 80 characters of untrusted input for an error message.
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names() {
+        for ok in ["__dev__", "m1", "My_Model.v2", "a-b", "9lives"] {
+            assert_eq!(model_name(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "a..b",
+            ".hidden",
+            "-x",
+            "a b",
+            "a\u{0}b",
+            "mod\u{e8}le",
+            &"x".repeat(101),
+        ] {
+            assert_eq!(model_name(bad).unwrap_err().status(), 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn connection_names() {
+        assert_eq!(connection_name("  my docker ").unwrap(), "my docker");
+        for bad in ["", "   ", "..", "a/b", "a\nb", "a]b", &"c".repeat(65)] {
+            assert_eq!(connection_name(bad).unwrap_err().status(), 400, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn container_types() {
+        assert_eq!(
+            ContainerType::parse("Docker").unwrap(),
+            ContainerType::Docker
+        );
+        assert_eq!(
+            ContainerType::parse("kubernetes").unwrap().realm(),
+            "dsdl_kubernetes"
+        );
+        assert_eq!(ContainerType::parse("podman").unwrap_err().status(), 400);
+    }
+}
