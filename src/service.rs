@@ -19,6 +19,12 @@ pub struct Context {
 }
 
 impl Context {
+    /// The store client for this request: splunkd at `server.rest_uri` with the request's
+    /// system token, in this app's namespace. 503 when the request lacks either.
+    pub fn store(&self, req: &Request) -> Result<crate::splunkd::SplunkdClient, ApiError> {
+        crate::splunkd::SplunkdClient::from_request(req, &self.config)
+    }
+
     /// The absolute URL the request was made to, for feed ids.
     pub fn origin(&self, req: &Request) -> String {
         let base = req

@@ -1,7 +1,18 @@
 //! The `/mltk/` endpoints: one module per resource, dispatched from a [`Route`].
+//!
+//! | module | endpoints |
+//! | --- | --- |
+//! | [`index`] | `GET /mltk` |
+//! | [`connections`] | `/mltk/container_connection[/{type}[/{name}]]`, `GET /mltk/test_container_connection` |
+//! | [`records`] | `GET container_data`, `GET container_logs`, `GET start_container`, `GET stop_container`, `DELETE start_container/{model}` |
+//!
+//! Shared pieces: [`body`] (request body fields in any encoding) and the store client
+//! ([`crate::splunkd`]) from [`Context::store`].
 
 pub mod body;
+pub mod connections;
 mod index;
+pub mod records;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::reply::Outcome;
@@ -11,17 +22,41 @@ use crate::service::Context;
 
 /// Runs the endpoint a route names.
 pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcome, ApiError> {
-    match route {
-        Route::Index => Ok(index::list(ctx, req)),
-        other => Err(ApiError::new(
-            ErrorKind::NotImplemented,
-            format!(
-                "{} {} is not implemented yet in this version of dsdl-handler.",
-                req.method,
-                describe(&other)
-            ),
-        )),
+    let method = req.method.as_str();
+    match (method, route) {
+        ("GET", Route::Index) => Ok(index::list(ctx, req)),
+        (_, Route::Connections) => connections::collection(ctx, req).await,
+        ("GET", Route::ConnectionDefaults { container_type }) => {
+            connections::defaults(ctx, req, &container_type).await
+        }
+        (
+            _,
+            Route::Connection {
+                container_type,
+                name,
+            },
+        ) => connections::one(ctx, req, &container_type, &name).await,
+        ("GET", Route::TestConnection) => connections::saved_docker(ctx, req).await,
+        ("GET", Route::ContainerData) => records::container_data(ctx, req).await,
+        ("GET", Route::ContainerLogs) => records::dev_prod_groups(ctx, req).await,
+        ("GET", Route::StartContainer) => records::counts(ctx, req).await,
+        ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,
+        ("DELETE", Route::StartContainerModel { model }) => {
+            records::delete_record(ctx, req, &model).await
+        }
+        (_, other) => Err(not_implemented(method, &other)),
     }
+}
+
+/// 501 for endpoints whose runtime side has not landed yet.
+fn not_implemented(method: &str, route: &Route) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotImplemented,
+        format!(
+            "{method} {} is not implemented yet in this version of dsdl-handler.",
+            describe(route)
+        ),
+    )
 }
 
 fn describe(route: &Route) -> &'static str {
