@@ -31,3 +31,14 @@ fi
 echo
 echo "== unpinned"
 "$bin/bench-driver" "${args[@]}"
+
+# Deployment records through a release splunkd-dev: REST calls per GET container_data request
+# (counted in splunkd_access.log) for 10 and 200 records, and requests per second with
+# concurrent clients. Environment: BENCH_RECORDS (10,200), BENCH_CLIENTS (4), BENCH_SECONDS (5).
+cargo build --release --bin splunkd-dev --bin bench-records
+echo
+echo "== records: GET /services/mltk/container_data through splunkd-dev"
+"$bin/bench-records" --splunkd-dev "$bin/splunkd-dev" \
+  --records "${BENCH_RECORDS:-10,200}" \
+  --clients "${BENCH_CLIENTS:-4}" \
+  --seconds "${BENCH_SECONDS:-5}"

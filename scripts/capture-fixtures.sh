@@ -39,8 +39,16 @@ call GET '/services/mltk/container_data/extra'
 call DELETE '/services/mltk/container_data?output_mode=json'
 call PATCH '/services/mltk/start_container'
 call GET '/services/mltk/start_container/model_a?output_mode=json'
-# Endpoints not built yet answer 501 in Splunk's error shape.
+# Deployment records and the image catalog (a fresh store holds only the shipped [__dev__]).
 call GET '/services/mltk/container_data?output_mode=json'
+call GET '/services/mltk/container_data'
+call GET '/services/mltk/container_logs?output_mode=json'
+call GET '/services/mltk/start_container?output_mode=json'
+call GET '/services/mltk/stop_container?output_mode=json'
+call DELETE '/services/mltk/start_container/no_such_model?output_mode=json'
+call DELETE '/services/mltk/start_container/..%2F..%2Fetc?output_mode=json'
+call DELETE '/services/mltk/start_container/__dev__?output_mode=json'
+# Endpoints not built yet answer 501 in Splunk's error shape.
 call POST '/services/mltk/start_container?output_mode=json' -H 'Content-Type: application/json' \
   --data '{"payload":{"model":"m1","image":"mltk-container-golden-cpu:5.2.1","api_token":"do-not-store-me"}}'
 call POST '/services/mltk/container_connection?output_mode=json' \

@@ -8,11 +8,14 @@
 
 pub mod conffile;
 pub mod config;
+pub mod confspec;
+pub mod connection;
 pub mod devserver;
 pub mod driver;
 pub mod endpoints;
 pub mod error;
 pub mod log;
+pub mod model;
 pub mod names;
 pub mod protocol;
 pub mod render;

@@ -754,3 +754,26 @@ fn init_reply_comes_before_the_block_arrives() {
     assert!(run.status.success(), "{}", run.stderr);
     assert!(run.stdout.is_empty(), "END is answered with nothing");
 }
+
+#[test]
+fn a_closed_reply_pipe_stops_the_driver_with_a_message() {
+    // splunkd went away: the driver cannot deliver a reply and must exit non-zero rather than
+    // go on reading requests it cannot answer.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dsdl-handler"))
+        .env_remove("SPLUNK_HOME")
+        .env_remove("DSDL_LOG_FILE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start dsdl-handler");
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // The write may fail once the driver has exited; only the exit matters.
+    let _ = std::io::Write::write_all(&mut stdin, &combined(&index_json()));
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait for dsdl-handler");
+    assert!(!out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("writing a reply failed"), "{stderr}");
+}

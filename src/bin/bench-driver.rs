@@ -7,9 +7,12 @@
 //! `bench-driver frame-only` is a baseline driver that only parses frames and answers a fixed
 //! reply, so the cost of the handler itself can be read off against it.
 
+use dsdl_handler::config::DriverConfig;
+use dsdl_handler::log::Logger;
 use dsdl_handler::protocol::frame::{
     self, FrameReader, Init, Limits, OP_BLOCK, OP_INIT, encode_request, read_reply,
 };
+use dsdl_handler::service::Service;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
@@ -234,6 +237,33 @@ fn latency(
     })
 }
 
+/// The handler alone, in this process: `Service::handle_block` on the block of `packet`,
+/// without pipes or framing (and without a log file).
+fn in_process(packet: &[u8], status: u16, warmup: usize, n: usize) -> Result<Latency, String> {
+    let block = FrameReader::new(packet, Limits::default())
+        .read_packet()
+        .map_err(|e| e.to_string())?
+        .and_then(|p| p.block)
+        .ok_or("the packet has no block")?;
+    let (config, _) = DriverConfig::from_lookup(|_| None, None);
+    let mut service = Service::new(config, Logger::disabled()).map_err(|e| e.to_string())?;
+    for _ in 0..warmup {
+        expect_status(&service.handle_block(&block), status)?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let reply = service.handle_block(&block);
+        samples.push(started.elapsed());
+        expect_status(&reply, status)?;
+    }
+    samples.sort();
+    Ok(Latency {
+        median: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+    })
+}
+
 /// Spawn to first data reply, `n` times.
 fn cold_start(program: &Path, log_file: &Path, n: usize) -> Result<Latency, String> {
     let req = packet("GET", "/mltk", true, None);
@@ -393,6 +423,20 @@ fn run(o: &Options) -> Result<(), String> {
             &us(l.median),
             &us(l.p99),
             "design: about 7 us",
+        );
+        let l = in_process(&index, 200, o.warmup, o.requests)?;
+        row(
+            "handler alone, in process: GET /mltk json",
+            &us(l.median),
+            &us(l.p99),
+            "",
+        );
+        let l = in_process(&not_found, 404, o.warmup, o.requests)?;
+        row(
+            "handler alone, in process: 404 in XML",
+            &us(l.median),
+            &us(l.p99),
+            "",
         );
         let c = cold_start(&o.driver, &log, o.cold_starts)?;
         row(

@@ -101,22 +101,43 @@ fn redact_pairs(v: &mut Value, found: &mut Found, all: bool) {
     }
 }
 
-/// Redacts string values of secret-named fields anywhere in `v`; returns whether it changed.
+/// Records every string and number inside `v` as a secret value to scrub elsewhere.
+fn collect_leaves(v: &Value, found: &mut Found) {
+    match v {
+        Value::String(s) => found.add(s),
+        Value::Number(n) => found.add(&n.to_string()),
+        Value::Array(items) => items.iter().for_each(|i| collect_leaves(i, found)),
+        Value::Object(map) => map.values().for_each(|i| collect_leaves(i, found)),
+        _ => {}
+    }
+}
+
+/// Redacts the values of secret-named fields anywhere in `v` (strings, and numbers, lists or
+/// objects whole); returns whether it changed.
 fn redact_json(v: &mut Value, found: &mut Found) -> bool {
     let mut changed = false;
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
-                if is_secret_name(k)
-                    && let Some(s) = val.as_str()
-                {
-                    if !s.is_empty() && s != MASK {
-                        found.add(s);
-                        *val = json!(REDACTED);
+                if !is_secret_name(k) {
+                    changed |= redact_json(val, found);
+                    continue;
+                }
+                match val {
+                    Value::String(s) => {
+                        if !s.is_empty() && s != MASK {
+                            found.add(s);
+                            *val = json!(REDACTED);
+                            changed = true;
+                        }
+                    }
+                    Value::Null | Value::Bool(_) => {}
+                    // A number, list or object under a secret's name holds the secret too.
+                    other => {
+                        collect_leaves(other, found);
+                        *other = json!(REDACTED);
                         changed = true;
                     }
-                } else {
-                    changed |= redact_json(val, found);
                 }
             }
         }
@@ -463,7 +484,7 @@ mod tests {
             "rest_path": "/mltk/container_connection",
             "query": [["output_mode", "json"], ["token", "querysecret1"]],
             "form": [["name", "x"], ["jupyter_password", "formsecret1"]],
-            "payload": "{\"docker\":{\"api_token\":\"payloadsecret\",\"docker_ca\":\"-----BEGIN\",\"image\":\"i\",\"hec_token\":\"default_token\"}}",
+            "payload": "{\"docker\":{\"api_token\":\"payloadsecret\",\"docker_ca\":\"-----BEGIN\",\"image\":\"i\",\"hec_token\":\"default_token\",\"user_token\":{\"nested\":\"nestedsecret\"},\"client_key\":12345678}}",
             "session": {"user": "admin", "authtoken": "SESSIONKEY123"},
             "server": {"rest_uri": "https://127.0.0.1:41234", "guid": "G"},
             "system_authtoken": "SYSTEMKEY456",
@@ -489,6 +510,8 @@ mod tests {
             "querysecret1",
             "formsecret1",
             "payloadsecret",
+            "nestedsecret",
+            "12345678",
             "-----BEGIN",
             "abcdefgh",
             "leaked",

@@ -217,6 +217,25 @@ impl<T: Transport> SplunkdClient<T> {
     /// Every credential of `realm` stored for this app, as (username, clear text), in one
     /// call. Credentials other apps share globally are left out.
     pub async fn list_passwords(&self, realm: &str) -> Result<Vec<(String, Secret)>, ApiError> {
+        Ok(self
+            .credentials(Some(realm))
+            .await?
+            .into_iter()
+            .map(|(_, user, secret)| (user, secret))
+            .collect())
+    }
+
+    /// Every credential stored for this app, as (realm, username, clear text), in one call,
+    /// for requests that need several realms. Credentials other apps share globally are left
+    /// out.
+    pub async fn list_credentials(&self) -> Result<Vec<(String, String, Secret)>, ApiError> {
+        self.credentials(None).await
+    }
+
+    async fn credentials(
+        &self,
+        realm: Option<&str>,
+    ) -> Result<Vec<(String, String, Secret)>, ApiError> {
         let path = format!("{}?output_mode=json&count=0", self.passwords_path());
         let reply = self.call(Method::GET, path, None, &[]).await?;
         let entries = self
@@ -224,13 +243,14 @@ impl<T: Transport> SplunkdClient<T> {
             .unwrap_or_default();
         let mut out = Vec::new();
         for e in entries {
-            if e.field("realm").as_deref() != Some(realm)
+            let entry_realm = e.field("realm").unwrap_or_default();
+            if realm.is_some_and(|r| r != entry_realm)
                 || e.app.as_deref().is_some_and(|a| a != self.app)
             {
                 continue;
             }
             let username = e.field("username").unwrap_or_default();
-            out.push((username, clear_password(&e)?));
+            out.push((entry_realm, username, clear_password(&e)?));
         }
         Ok(out)
     }
@@ -587,6 +607,22 @@ mod tests {
             "/servicesNS/nobody/my%20app/storage/passwords/r%5C%3Ax%3Ay%3A?output_mode=json"
         );
         assert_eq!(s[2].form.as_deref(), Some("password=hunter2"));
+    }
+
+    #[test]
+    fn all_realms_in_one_call() {
+        let list = r#"{"entry":[
+            {"name":"r:a:","acl":{"app":"my app"},"content":{"realm":"r","username":"a","clear_password":"pa"}},
+            {"name":"q:b:","acl":{"app":"my app"},"content":{"realm":"q","username":"b","clear_password":"pb"}},
+            {"name":"r:c:","acl":{"app":"elsewhere"},"content":{"realm":"r","username":"c","clear_password":"pc"}}]}"#;
+        let c = client(vec![(200, list)]);
+        let got = run(c.list_credentials()).unwrap();
+        let names: Vec<(&str, &str)> = got
+            .iter()
+            .map(|(r, u, _)| (r.as_str(), u.as_str()))
+            .collect();
+        assert_eq!(names, [("r", "a"), ("q", "b")]);
+        assert_eq!(c.calls(), 1);
     }
 
     #[test]

@@ -246,3 +246,82 @@ pub fn get_as(s: &DevServer, auth: &[&str], path: &str) -> Resp {
     args.push(&url);
     curl(&args, &[])
 }
+
+/// `method` on `path` as admin (Basic) with curl `data` arguments (e.g. `["-d", "k=v"]`).
+pub fn admin_request(s: &DevServer, method: &str, path: &str, data: &[&str]) -> Resp {
+    let url = format!("{}{path}", s.url);
+    let basic = s.basic();
+    let mut args: Vec<&str> = vec!["-u", &basic, "-X", method];
+    args.extend_from_slice(data);
+    args.push(&url);
+    curl(&args, &[])
+}
+
+/// Creates stanza `name` of `<conf>.conf` in this app's namespace as admin, through splunkd's
+/// `configs/conf-<conf>` (201 expected); `keys` become form fields.
+pub fn seed_stanza(s: &DevServer, conf: &str, name: &str, keys: &[(&str, &str)]) {
+    let path = format!("/servicesNS/nobody/dsdl_handler/configs/conf-{conf}?output_mode=json");
+    let mut data = vec!["--data-urlencode".to_string(), format!("name={name}")];
+    for (k, v) in keys {
+        data.push("--data-urlencode".into());
+        data.push(format!("{k}={v}"));
+    }
+    let data: Vec<&str> = data.iter().map(String::as_str).collect();
+    let r = admin_request(s, "POST", &path, &data);
+    assert_eq!(r.status, 201, "seeding [{name}] of {conf}.conf: {}", r.body);
+}
+
+/// Sets `keys` on the existing stanza `name` of `<conf>.conf` as admin (200 expected).
+pub fn update_stanza(s: &DevServer, conf: &str, name: &str, keys: &[(&str, &str)]) {
+    let path =
+        format!("/servicesNS/nobody/dsdl_handler/configs/conf-{conf}/{name}?output_mode=json");
+    let mut data = Vec::new();
+    for (k, v) in keys {
+        data.push("--data-urlencode".to_string());
+        data.push(format!("{k}={v}"));
+    }
+    let data: Vec<&str> = data.iter().map(String::as_str).collect();
+    let r = admin_request(s, "POST", &path, &data);
+    assert_eq!(
+        r.status, 200,
+        "updating [{name}] of {conf}.conf: {}",
+        r.body
+    );
+}
+
+/// A copy of the app (default/, metadata/, README/) in a scratch directory, changed by `edit`
+/// before use, for `DevServer::start(tag, &["--app-dir", dir])`.
+pub fn app_copy(tag: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("create app copy directory");
+        for entry in std::fs::read_dir(from)
+            .expect("read app directory")
+            .flatten()
+        {
+            let (src, dst) = (entry.path(), to.join(entry.file_name()));
+            if src.is_dir() {
+                copy(&src, &dst);
+            } else {
+                std::fs::copy(&src, &dst).expect("copy app file");
+            }
+        }
+    }
+    let dir = scratch_dir(tag);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["default", "metadata", "README"] {
+        if root.join(sub).is_dir() {
+            copy(&root.join(sub), &dir.join(sub));
+        }
+    }
+    edit(&dir);
+    dir
+}
+
+/// Lines of splunkd_access.log that are conf calls the drivers made (as splunk-system-user).
+pub fn driver_conf_calls(s: &DevServer) -> usize {
+    std::fs::read_to_string(s.home.join("var/log/splunk/splunkd_access.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" splunk-system-user ") && l.contains("/configs/conf-"))
+        .count()
+}

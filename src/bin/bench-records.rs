@@ -1,0 +1,351 @@
+//! Benchmark of `GET /services/mltk/container_data` through a real (release) `splunkd-dev`,
+//! as a client sees it: for each record count (default 10 and 200) a fresh splunkd-dev is
+//! started with its own SPLUNK_HOME in the temp directory, the records are seeded through
+//! `configs/conf-dsdl_container`, and then
+//! - the splunkd REST calls one request makes are counted from `splunkd_access.log` (the conf
+//!   calls the drivers make as `splunk-system-user`), over a number of sequential requests;
+//! - requests per second are measured with concurrent clients (keep-alive) for a few seconds,
+//!   with the median and p99 latency.
+//!
+//! Figures are printed, not asserted. `scripts/bench.sh` builds the release binaries and runs
+//! this after the driver benchmarks.
+
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: bench-records [--splunkd-dev PATH] [--records N,N...] [--clients N] [--seconds S] [--count-requests N]
+Measures GET /services/mltk/container_data?output_mode=json through splunkd-dev.
+  --splunkd-dev PATH   the splunkd-dev binary (default: next to this one; release build expected)
+  --records N,N...     record counts to measure (default 10,200)
+  --clients N          concurrent clients for the throughput run (default 4)
+  --seconds S          length of the throughput run (default 5)
+  --count-requests N   sequential requests over which REST calls are counted (default 50)";
+
+const ADMIN_PASSWORD: &str = "bench-Admin-Pw1";
+const PATH: &str = "/services/mltk/container_data?output_mode=json";
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Options {
+    splunkd_dev: PathBuf,
+    records: Vec<usize>,
+    clients: usize,
+    seconds: u64,
+    count_requests: usize,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench-records: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench-records: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-records: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let here = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+    let mut o = Options {
+        splunkd_dev: here.with_file_name("splunkd-dev"),
+        records: vec![10, 200],
+        clients: 4,
+        seconds: 5,
+        count_requests: 50,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let number = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{flag}: {v:?} is not a positive number"))
+        };
+        match flag.as_str() {
+            "--splunkd-dev" => o.splunkd_dev = PathBuf::from(value()?),
+            "--records" => o.records = value()?.split(',').map(number).collect::<Result<_, _>>()?,
+            "--clients" => o.clients = number(value()?)?,
+            "--seconds" => o.seconds = number(value()?)? as u64,
+            "--count-requests" => o.count_requests = number(value()?)?,
+            "-h" | "--help" => return Err("help".into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// A running splunkd-dev with its own SPLUNK_HOME; stopped and removed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    home: PathBuf,
+}
+
+impl Server {
+    fn start(program: &Path, tag: &str, pool: usize) -> Result<Server, String> {
+        let home =
+            std::env::temp_dir().join(format!("dsdl-bench-records-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let mut child = Command::new(program)
+            .arg("--splunk-home")
+            .arg(&home)
+            .args(["--port", "0", "--admin-password", ADMIN_PASSWORD])
+            .args(["--pool", &pool.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let mut line = String::new();
+        let read = child
+            .stdout
+            .take()
+            .map(|out| BufReader::new(out).read_line(&mut line));
+        let mut server = Server {
+            child,
+            url: String::new(),
+            home,
+        };
+        if !matches!(read, Some(Ok(n)) if n > 0) {
+            return Err("splunkd-dev printed no ready line".into());
+        }
+        server.url = line
+            .strip_prefix("splunkd-dev ready: ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .ok_or_else(|| format!("unexpected ready line {line:?}"))?
+            .to_string();
+        Ok(server)
+    }
+
+    /// Conf calls the drivers made so far, from splunkd_access.log.
+    fn driver_conf_calls(&self) -> usize {
+        std::fs::read_to_string(self.home.join("var/log/splunk/splunkd_access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" splunk-system-user ") && l.contains("/configs/conf-"))
+            .count()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+/// One HTTP request as admin; returns the status and body.
+async fn send(
+    client: &HttpClient,
+    auth: &str,
+    method: Method,
+    url: &str,
+    form: Option<String>,
+) -> Result<(StatusCode, Bytes), String> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("Authorization", auth);
+    if form.is_some() {
+        builder = builder.header("Content-Type", "application/x-www-form-urlencoded");
+    }
+    let req = builder
+        .body(Full::new(Bytes::from(form.unwrap_or_default())))
+        .map_err(|e| format!("request: {e}"))?;
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// The figures for one record count.
+struct Figures {
+    records: usize,
+    calls_per_request: f64,
+    requests: usize,
+    elapsed: Duration,
+    median: Duration,
+    p99: Duration,
+}
+
+async fn measure(o: &Options, records: usize) -> Result<Figures, String> {
+    let server = Server::start(&o.splunkd_dev, &records.to_string(), o.clients)?;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"))
+    );
+    let seed_url = format!(
+        "{}/servicesNS/nobody/dsdl_handler/configs/conf-dsdl_container?output_mode=json",
+        server.url
+    );
+    for i in 0..records {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", &format!("model_{i:04}"))
+            .append_pair("mode", if i % 2 == 0 { "PROD" } else { "DEV" })
+            .append_pair("cluster", "docker")
+            .append_pair("image", "mltk-container-golden-cpu:5.2.1")
+            .append_pair("id", &format!("{i:064x}"))
+            .append_pair("api_url", &format!("http://localhost:{}", 30000 + i))
+            .append_pair("status", "Active")
+            .finish();
+        let (status, body) = send(&client, &auth, Method::POST, &seed_url, Some(form)).await?;
+        if status != StatusCode::CREATED {
+            return Err(format!(
+                "seeding record {i}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+    }
+    let url = format!("{}{PATH}", server.url);
+
+    // The reply holds every record (and [__dev__]): the benchmark measures the real thing.
+    let (status, body) = send(&client, &auth, Method::GET, &url, None).await?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let listed = v["config"].as_object().map(|m| m.len()).unwrap_or(0);
+    if status != StatusCode::OK || listed != records + 1 {
+        return Err(format!(
+            "container_data answered {status} with {listed} records, expected {}",
+            records + 1
+        ));
+    }
+
+    // REST calls per request, counted from the access log over sequential requests.
+    let before = server.driver_conf_calls();
+    for _ in 0..o.count_requests {
+        let (status, _) = send(&client, &auth, Method::GET, &url, None).await?;
+        if status != StatusCode::OK {
+            return Err(format!("container_data answered {status}"));
+        }
+    }
+    let calls = server.driver_conf_calls() - before;
+    let calls_per_request = calls as f64 / o.count_requests as f64;
+
+    // Throughput: `clients` concurrent loops for `seconds`.
+    let samples: Rc<RefCell<Vec<Duration>>> = Rc::default();
+    let failures: Rc<RefCell<Vec<String>>> = Rc::default();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let local = tokio::task::LocalSet::new();
+    for _ in 0..o.clients {
+        let (client, auth, url) = (client.clone(), auth.clone(), url.clone());
+        let (samples, failures) = (samples.clone(), failures.clone());
+        local.spawn_local(async move {
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match send(&client, &auth, Method::GET, &url, None).await {
+                    Ok((StatusCode::OK, _)) => samples.borrow_mut().push(t.elapsed()),
+                    Ok((status, _)) => failures.borrow_mut().push(format!("HTTP {status}")),
+                    Err(e) => failures.borrow_mut().push(e),
+                }
+            }
+        });
+    }
+    local.await;
+    let elapsed = started.elapsed();
+    if let Some(first) = failures.borrow().first() {
+        return Err(format!(
+            "{} failed requests, first: {first}",
+            failures.borrow().len()
+        ));
+    }
+    let mut samples = samples.take();
+    samples.sort();
+    Ok(Figures {
+        records,
+        calls_per_request,
+        requests: samples.len(),
+        elapsed,
+        median: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+    })
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn run(o: &Options) -> Result<(), String> {
+    if !o.splunkd_dev.is_file() {
+        return Err(format!(
+            "no splunkd-dev at {}; build it with cargo build --release --bin splunkd-dev --bin dsdl-handler",
+            o.splunkd_dev.display()
+        ));
+    }
+    println!(
+        "GET {PATH} through splunkd-dev ({}): {} concurrent clients for {} s, driver pool {}; \
+         REST calls counted over {} sequential requests",
+        o.splunkd_dev.display(),
+        o.clients,
+        o.seconds,
+        o.clients,
+        o.count_requests
+    );
+    println!(
+        "{:>8} {:>20} {:>10} {:>10} {:>11} {:>11}",
+        "records", "REST calls/request", "requests", "req/s", "median", "p99"
+    );
+    for &n in &o.records {
+        let f = measure(o, n).await?;
+        println!(
+            "{:>8} {:>20.2} {:>10} {:>10.1} {:>11} {:>11}",
+            f.records,
+            f.calls_per_request,
+            f.requests,
+            f.requests as f64 / f.elapsed.as_secs_f64(),
+            ms(f.median),
+            ms(f.p99)
+        );
+    }
+    println!("budget: one splunkd REST call per conf read, never one per stanza");
+    Ok(())
+}

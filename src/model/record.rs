@@ -1,0 +1,412 @@
+//! Deployment records (`dsdl_container.conf`, one stanza per model): which stanzas are
+//! records, how they are classified (DEV/PROD, active/inactive, running), the reply bodies
+//! built from them, and what removing one means. Pure: the endpoints fetch the stanzas with one
+//! list call and hand them here.
+//!
+//! Choices (see the reference's quirk list and the design's decisions):
+//! - `[default]` is splunkd's inheritance stanza, not a record, and is never reported;
+//! - a record never carries a secret, so token- or password-like keys are dropped from every
+//!   reply even if someone wrote one into the conf;
+//! - the stored `status` is reported as stored, beside `state: "unknown"`, because live state
+//!   is not checked until the runtimes land (a stored `Active` is never trusted);
+//! - `mode` is compared trimmed and case-insensitively; a record with no mode, or another
+//!   mode, is in neither DEV nor PROD (the toolkit counted it as PROD);
+//! - "active" keeps the toolkit's meaning: an `api_url` is recorded;
+//! - "running" means a non-empty `id`: the runtime was given a container for it.
+
+use crate::conffile::Stanza;
+use crate::error::ApiError;
+use serde_json::{Map, Value, json};
+
+/// The conf holding the records.
+pub const CONF: &str = "dsdl_container";
+
+/// The shared development record, shipped in `default/` and therefore never deleted.
+pub const DEV_RECORD: &str = "__dev__";
+
+/// The stanza splunkd lists for inherited defaults; not a record.
+const DEFAULT_STANZA: &str = "default";
+
+/// What `state` says until the runtimes report live state.
+pub const STATE_UNKNOWN: &str = "unknown";
+
+/// The note added to `container_data` replies while live state is not checked.
+pub const STATE_NOTE: &str = "Live container state is not checked in this version: `status` is \
+    the value stored in dsdl_container.conf (a stored Active may be stale) and `state` is \
+    \"unknown\".";
+
+/// A record's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `DEV`: a development container.
+    Dev,
+    /// `PROD`: a serving container.
+    Prod,
+    /// Empty or anything else.
+    Other,
+}
+
+/// The mode of a record, trimmed and case-insensitive.
+pub fn mode(record: &Stanza) -> Mode {
+    match record
+        .get("mode")
+        .map(|m| m.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("DEV") => Mode::Dev,
+        Some("PROD") => Mode::Prod,
+        _ => Mode::Other,
+    }
+}
+
+/// Whether the record names a container (`id` set): removing it would orphan that container.
+pub fn running_id(record: &Stanza) -> Option<&str> {
+    record.get("id").map(str::trim).filter(|id| !id.is_empty())
+}
+
+/// Whether the record has an `api_url` (the toolkit's meaning of "active").
+pub fn is_active(record: &Stanza) -> bool {
+    record.get("api_url").is_some_and(|u| !u.trim().is_empty())
+}
+
+/// Whether a key name looks like it holds a secret; such keys never leave the handler.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password")
+        || k.contains("passwd")
+        || k.contains("secret")
+        || k.ends_with("token")
+        || k.ends_with("_key")
+        || k == "key"
+}
+
+/// The records among listed stanzas: `[default]` dropped, secret-looking keys removed.
+pub fn records(stanzas: Vec<Stanza>) -> Vec<Stanza> {
+    stanzas
+        .into_iter()
+        .filter(|s| s.name != DEFAULT_STANZA)
+        .map(|mut s| {
+            s.entries.retain(|(k, _)| !is_secret_key(k));
+            s
+        })
+        .collect()
+}
+
+/// A record's keys as a JSON object, in stored order.
+pub fn content(record: &Stanza) -> Map<String, Value> {
+    record
+        .entries
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+/// `config` of `GET container_data`: each record's keys plus `state` (not checked yet).
+pub fn container_table(records: &[Stanza]) -> Map<String, Value> {
+    records
+        .iter()
+        .map(|r| {
+            let mut c = content(r);
+            c.insert("state".into(), Value::String(STATE_UNKNOWN.into()));
+            (r.name.clone(), Value::Object(c))
+        })
+        .collect()
+}
+
+/// `config` of `GET container_logs`: records by mode (`DEV`, `PROD`) and by whether an
+/// `api_url` is recorded (`ACTIVE`, `INACTIVE`); also the names in neither mode group.
+pub fn groups(records: &[Stanza]) -> (Map<String, Value>, Vec<String>) {
+    let (mut dev, mut prod, mut active, mut inactive) =
+        (Map::new(), Map::new(), Map::new(), Map::new());
+    let mut modeless = Vec::new();
+    for r in records {
+        let c = Value::Object(content(r));
+        match mode(r) {
+            Mode::Dev => {
+                dev.insert(r.name.clone(), c.clone());
+            }
+            Mode::Prod => {
+                prod.insert(r.name.clone(), c.clone());
+            }
+            Mode::Other => modeless.push(r.name.clone()),
+        }
+        if is_active(r) {
+            active.insert(r.name.clone(), c);
+        } else {
+            inactive.insert(r.name.clone(), c);
+        }
+    }
+    let mut out = Map::new();
+    out.insert("DEV".into(), Value::Object(dev));
+    out.insert("PROD".into(), Value::Object(prod));
+    out.insert("ACTIVE".into(), Value::Object(active));
+    out.insert("INACTIVE".into(), Value::Object(inactive));
+    (out, modeless)
+}
+
+/// The counts of `GET start_container`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Records with an `api_url`.
+    pub active: usize,
+    /// Records without one.
+    pub inactive: usize,
+    /// Records in DEV mode.
+    pub mode_dev: usize,
+    /// Records in PROD mode (only those: the toolkit also counted modeless records here).
+    pub mode_prod: usize,
+    /// Records with no mode or another mode, in neither `mode_dev` nor `mode_prod`.
+    pub mode_other: usize,
+}
+
+impl Counts {
+    /// Counts `records`.
+    pub fn of(records: &[Stanza]) -> Counts {
+        let mut c = Counts::default();
+        for r in records {
+            if is_active(r) {
+                c.active += 1;
+            } else {
+                c.inactive += 1;
+            }
+            match mode(r) {
+                Mode::Dev => c.mode_dev += 1,
+                Mode::Prod => c.mode_prod += 1,
+                Mode::Other => c.mode_other += 1,
+            }
+        }
+        c
+    }
+
+    /// The `counts` object.
+    pub fn to_json(self) -> Value {
+        json!({
+            "active": self.active,
+            "inactive": self.inactive,
+            "mode_dev": self.mode_dev,
+            "mode_prod": self.mode_prod,
+            "mode_other": self.mode_other,
+        })
+    }
+}
+
+/// How a record is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Delete the stanza.
+    Delete,
+    /// Set these keys to empty (the stanza ships in `default/` and cannot be deleted); an
+    /// empty list means the record is already empty and nothing is written.
+    Empty(Vec<String>),
+}
+
+/// The decision for `DELETE start_container/{model}` on an existing record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovalPlan {
+    /// What to do to the stanza.
+    pub removal: Removal,
+    /// The container id the record named, when it was removed with `force` while running.
+    pub forced_past: Option<String>,
+}
+
+/// Decides how to remove `record`: 409 while it names a container unless `force`; the dev
+/// record is emptied, every other record deleted.
+pub fn plan_removal(record: &Stanza, force: bool) -> Result<RemovalPlan, ApiError> {
+    let running = running_id(record).map(str::to_string);
+    if let Some(id) = &running
+        && !force
+    {
+        return Err(ApiError::conflict(format!(
+            "Model {} is recorded as running (container {id}); stop it first with \
+             POST /mltk/stop_container, or pass force=true to remove the record anyway.",
+            record.name
+        )));
+    }
+    let removal = if record.name == DEV_RECORD {
+        emptying(record)
+    } else {
+        Removal::Delete
+    };
+    Ok(RemovalPlan {
+        removal,
+        forced_past: running,
+    })
+}
+
+/// The keys to clear so `record` holds no deployment: every key that has a value.
+pub fn emptying(record: &Stanza) -> Removal {
+    Removal::Empty(
+        record
+            .entries
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect(),
+    )
+}
+
+/// The warning for a record removed with `force` while it named a container.
+pub fn forced_warning(model: &str, id: &str) -> String {
+    format!(
+        "Model {model} was recorded as running (container {id}); its record was removed but \
+         the container was not stopped: stopping containers comes with the runtime support of \
+         dsdl-handler. Stop it on its runtime by hand."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, keys: &[(&str, &str)]) -> Stanza {
+        Stanza {
+            name: name.into(),
+            entries: keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn sample() -> Vec<Stanza> {
+        records(vec![
+            rec("default", &[("mode", "DEV")]),
+            rec("__dev__", &[("id", ""), ("mode", ""), ("api_url", "")]),
+            rec(
+                "m_dev",
+                &[("id", "abc"), ("mode", " dev "), ("api_url", "http://h:1")],
+            ),
+            rec(
+                "m_prod",
+                &[("id", "def"), ("mode", "PROD"), ("api_url", "")],
+            ),
+            rec("m_odd", &[("mode", "staging"), ("api_url", "http://h:2")]),
+        ])
+    }
+
+    #[test]
+    fn default_stanza_and_secret_keys_are_dropped() {
+        let r = records(vec![
+            rec("default", &[]),
+            rec(
+                "m",
+                &[
+                    ("id", "1"),
+                    ("api_token", "s3"),
+                    ("jupyter_passwd", "x"),
+                    ("client_key", "k"),
+                    ("aws_secret_access_key", "a"),
+                    ("splunk_hec_token", "t"),
+                    ("api_url", "u"),
+                ],
+            ),
+        ]);
+        assert_eq!(r.len(), 1);
+        let keys: Vec<&str> = r[0].entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["id", "api_url"]);
+    }
+
+    #[test]
+    fn container_table_keeps_stored_status_and_says_state_unknown() {
+        let r = records(vec![rec("m", &[("status", "Active"), ("id", "1")])]);
+        let t = container_table(&r);
+        assert_eq!(t["m"]["status"], "Active");
+        assert_eq!(t["m"]["state"], STATE_UNKNOWN);
+        assert_eq!(t["m"]["id"], "1");
+    }
+
+    #[test]
+    fn grouping_by_mode_and_api_url() {
+        let (g, modeless) = groups(&sample());
+        let names = |k: &str| -> Vec<String> {
+            g[k].as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(names("DEV"), ["m_dev"]);
+        assert_eq!(names("PROD"), ["m_prod"]);
+        assert_eq!(names("ACTIVE"), ["m_dev", "m_odd"]);
+        assert_eq!(names("INACTIVE"), ["__dev__", "m_prod"]);
+        assert_eq!(modeless, ["__dev__", "m_odd"]);
+        assert_eq!(g["DEV"]["m_dev"]["id"], "abc");
+    }
+
+    #[test]
+    fn counts_fix_the_prod_quirk() {
+        let c = Counts::of(&sample());
+        assert_eq!(
+            c,
+            Counts {
+                active: 2,
+                inactive: 2,
+                mode_dev: 1,
+                mode_prod: 1,
+                mode_other: 2,
+            }
+        );
+        assert_eq!(c.to_json()["mode_prod"], 1);
+        assert_eq!(Counts::of(&[]), Counts::default());
+    }
+
+    #[test]
+    fn removal_refuses_a_running_record_without_force() {
+        let running = rec("m", &[("id", " 0123abc "), ("mode", "PROD")]);
+        let e = plan_removal(&running, false).unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert!(e.message.contains("0123abc") && e.message.contains("force=true"));
+        let forced = plan_removal(&running, true).unwrap();
+        assert_eq!(forced.removal, Removal::Delete);
+        assert_eq!(forced.forced_past.as_deref(), Some("0123abc"));
+
+        let stopped = rec("m", &[("id", ""), ("mode", "PROD")]);
+        let plan = plan_removal(&stopped, false).unwrap();
+        assert_eq!(plan.removal, Removal::Delete);
+        assert_eq!(plan.forced_past, None);
+    }
+
+    #[test]
+    fn the_dev_record_is_emptied_not_deleted() {
+        let dev = rec(
+            DEV_RECORD,
+            &[
+                ("id", ""),
+                ("mode", "DEV"),
+                ("api_url", "http://h"),
+                ("cluster", ""),
+            ],
+        );
+        let plan = plan_removal(&dev, false).unwrap();
+        assert_eq!(
+            plan.removal,
+            Removal::Empty(vec!["mode".into(), "api_url".into()])
+        );
+        let empty = rec(DEV_RECORD, &[("id", ""), ("mode", "")]);
+        assert_eq!(
+            plan_removal(&empty, false).unwrap().removal,
+            Removal::Empty(vec![])
+        );
+        let running_dev = rec(DEV_RECORD, &[("id", "c1")]);
+        assert_eq!(plan_removal(&running_dev, false).unwrap_err().status(), 409);
+        assert_eq!(
+            plan_removal(&running_dev, true).unwrap().removal,
+            Removal::Empty(vec!["id".into()])
+        );
+    }
+
+    #[test]
+    fn shipped_default_file_matches_its_spec() {
+        let spec =
+            crate::confspec::Spec::parse(include_str!("../../README/dsdl_container.conf.spec"));
+        let conf =
+            crate::conffile::ConfFile::parse(include_str!("../../default/dsdl_container.conf"))
+                .expect("default/dsdl_container.conf parses");
+        assert_eq!(spec.undescribed(&conf), Vec::<(String, String)>::new());
+        let dev = conf.get(DEV_RECORD).expect("[__dev__] ships");
+        assert!(dev.entries.len() >= 10 && dev.entries.iter().all(|(_, v)| v.is_empty()));
+        assert_eq!(running_id(dev), None);
+        // Every key the endpoints read is described.
+        for key in ["id", "mode", "api_url", "status", "cluster", "image"] {
+            assert!(spec.allows("any_model", key), "{key}");
+        }
+    }
+}
