@@ -9,13 +9,34 @@
 
 use crate::conffile::ConfFile;
 
-/// One described stanza and its keys, in file order.
+/// One described key: its name, the value description right of the `=` (a type such as
+/// `<string>` or `[a|b]`), and its `*` documentation lines.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SpecKey {
+    /// The key name (left of the `=`).
+    pub name: String,
+    /// The value description (right of the `=`), trimmed.
+    pub value: String,
+    /// The `*` lines that follow the key, without the `*`, trimmed.
+    pub doc: Vec<String>,
+    /// 1-based line number, for error messages of stricter readers.
+    pub line: usize,
+}
+
+/// One described stanza and its keys, in file order (a repeated key is kept twice, so
+/// stricter readers can refuse it).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SpecStanza {
     /// The header text without brackets, e.g. `__dev__` or `<model_name>`.
     pub name: String,
-    /// Key names (left of the `=`), in file order.
-    pub keys: Vec<String>,
+    /// The keys, in file order.
+    pub keys: Vec<SpecKey>,
+}
+
+impl SpecStanza {
+    fn has(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k.name == key)
+    }
 }
 
 impl SpecStanza {
@@ -29,9 +50,12 @@ impl SpecStanza {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Spec {
     /// Keys described before the first header: allowed in every stanza.
-    pub global: Vec<String>,
+    pub global: Vec<SpecKey>,
     /// The described stanzas, in file order.
     pub stanzas: Vec<SpecStanza>,
+    /// Lines at column 0 that are neither a header nor `key = ...` (line number, text), for
+    /// stricter readers to refuse.
+    pub stray: Vec<(usize, String)>,
 }
 
 impl Spec {
@@ -40,11 +64,26 @@ impl Spec {
     pub fn parse(text: &str) -> Spec {
         let mut spec = Spec::default();
         let mut current: Option<usize> = None;
-        for line in text.lines() {
+        // Whether the last non-comment line was a key (or its documentation).
+        let mut documenting = false;
+        for (n, line) in text.lines().enumerate() {
             let line = line.trim_end();
-            if line.is_empty() || line.starts_with(['#', '*', ' ', '\t']) {
+            if let Some(doc) = line.trim_start().strip_prefix('*') {
+                if documenting {
+                    let keys = match current {
+                        Some(i) => &mut spec.stanzas[i].keys,
+                        None => &mut spec.global,
+                    };
+                    if let Some(last) = keys.last_mut() {
+                        last.doc.push(doc.trim().to_string());
+                    }
+                }
                 continue;
             }
+            if line.is_empty() || line.starts_with(['#', ' ', '\t']) {
+                continue;
+            }
+            documenting = false;
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 spec.stanzas.push(SpecStanza {
                     name: name.trim().to_string(),
@@ -53,20 +92,22 @@ impl Spec {
                 current = Some(spec.stanzas.len() - 1);
                 continue;
             }
-            let Some((key, _)) = line.split_once('=') else {
+            let Some((key, value)) = line.split_once('=').filter(|(k, _)| !k.trim().is_empty())
+            else {
+                spec.stray.push((n + 1, line.to_string()));
                 continue;
             };
-            let key = key.trim().to_string();
-            if key.is_empty() {
-                continue;
-            }
             let keys = match current {
                 Some(i) => &mut spec.stanzas[i].keys,
                 None => &mut spec.global,
             };
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
+            keys.push(SpecKey {
+                name: key.trim().to_string(),
+                value: value.trim().to_string(),
+                doc: Vec::new(),
+                line: n + 1,
+            });
+            documenting = true;
         }
         spec
     }
@@ -84,14 +125,14 @@ impl Spec {
     /// its own takes the keys of the placeholder stanza (as `[__dev__]` "takes the same keys
     /// as [<model_name>]").
     pub fn allows(&self, name: &str, key: &str) -> bool {
-        if self.global.iter().any(|k| k == key) {
+        if self.global.iter().any(|k| k.name == key) {
             return true;
         }
         let own = self.stanzas.iter().find(|s| s.name == name);
         let placeholder = self.stanzas.iter().find(|s| s.is_placeholder());
         match own {
-            Some(s) if !s.keys.is_empty() => s.keys.iter().any(|k| k == key),
-            _ => placeholder.is_some_and(|p| p.keys.iter().any(|k| k == key)),
+            Some(s) if !s.keys.is_empty() => s.has(key),
+            _ => placeholder.is_some_and(|p| p.has(key)),
         }
     }
 
@@ -139,10 +180,18 @@ only = <bool>
     #[test]
     fn headers_keys_and_descriptions() {
         let s = Spec::parse(SPEC);
-        assert_eq!(s.global, vec!["global_key"]);
+        assert_eq!(s.global.len(), 1);
+        assert_eq!(s.global[0].name, "global_key");
+        assert_eq!(s.global[0].value, "<string>");
+        assert_eq!(s.global[0].doc, ["description = not a key"]);
         let names: Vec<&str> = s.stanzas.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["__dev__", "<model_name>", "fixed"]);
-        assert_eq!(s.stanzas[1].keys, vec!["id", "mode"]);
+        let keys: Vec<&str> = s.stanzas[1].keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(keys, ["id", "mode"]);
+        assert_eq!(s.stanzas[1].keys[0].doc, ["The id."]);
+        assert_eq!(s.stanzas[1].keys[1].value, "DEV|PROD");
+        assert!(s.stray.is_empty());
+        assert_eq!(Spec::parse("oops\n").stray, vec![(1, "oops".to_string())]);
         assert!(s.stanzas[1].is_placeholder() && !s.stanzas[2].is_placeholder());
     }
 

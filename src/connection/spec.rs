@@ -98,57 +98,47 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// Parses spec text: `key = <type>` lines, each documented by `*` lines, for both
-    /// stanzas before the first header (or under `[default]`), then under `[docker]` and
-    /// `[kubernetes]`; `#` lines are comments.
+    /// Parses spec text with the generic reader ([`crate::confspec`]) and types each key:
+    /// keys before the first header (or under `[default]`) apply to both stanzas, then come
+    /// `[docker]` and `[kubernetes]`. Stricter than the generic reader: unknown stanzas,
+    /// stray lines, repeated keys, unknown value types and undocumented keys are errors.
     pub fn parse(text: &str) -> Result<Spec, String> {
-        let mut keys: Vec<KeySpec> = Vec::new();
-        let mut scope = Scope::Both;
-        let mut want_summary = false;
-        for (n, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            let at = |what: String| format!("line {}: {what}", n + 1);
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some(doc) = line.strip_prefix('*') {
-                if want_summary && let Some(last) = keys.last_mut() {
-                    last.summary = doc.trim().to_string();
-                }
-                want_summary = false;
-                continue;
-            }
-            want_summary = false;
-            if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                scope = match section {
-                    "default" => Scope::Both,
-                    "docker" => Scope::Only(ContainerType::Docker),
-                    "kubernetes" => Scope::Only(ContainerType::Kubernetes),
-                    other => return Err(at(format!("unknown stanza [{other}]"))),
-                };
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(at(format!("expected key = <type>, found {line:?}")));
-            };
-            let (key, value) = (key.trim(), value.trim());
-            if !crate::conffile::is_valid_key(key) {
-                return Err(at(format!("invalid key {key:?}")));
-            }
-            if keys.iter().any(|k| k.name == key) {
-                return Err(at(format!("{key} is specified twice")));
-            }
-            let value = parse_type(value).map_err(at)?;
-            keys.push(KeySpec {
-                name: key.to_string(),
-                scope,
-                value,
-                summary: String::new(),
-            });
-            want_summary = true;
+        let generic = crate::confspec::Spec::parse(text);
+        if let Some((n, line)) = generic.stray.first() {
+            return Err(format!("line {n}: expected key = <type>, found {line:?}"));
         }
-        if let Some(k) = keys.iter().find(|k| k.summary.is_empty()) {
-            return Err(format!("{} has no `*` documentation line", k.name));
+        let mut sections = vec![(Scope::Both, &generic.global)];
+        for stanza in &generic.stanzas {
+            let scope = match stanza.name.as_str() {
+                "default" => Scope::Both,
+                "docker" => Scope::Only(ContainerType::Docker),
+                "kubernetes" => Scope::Only(ContainerType::Kubernetes),
+                other => return Err(format!("unknown stanza [{other}]")),
+            };
+            sections.push((scope, &stanza.keys));
+        }
+        let mut keys: Vec<KeySpec> = Vec::new();
+        for (scope, section) in sections {
+            for k in section {
+                let at = |what: String| format!("line {}: {what}", k.line);
+                if !crate::conffile::is_valid_key(&k.name) {
+                    return Err(at(format!("invalid key {:?}", k.name)));
+                }
+                if keys.iter().any(|seen| seen.name == k.name) {
+                    return Err(at(format!("{} is specified twice", k.name)));
+                }
+                let summary = k
+                    .doc
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| format!("{} has no `*` documentation line", k.name))?;
+                keys.push(KeySpec {
+                    name: k.name.clone(),
+                    scope,
+                    value: parse_type(&k.value).map_err(at)?,
+                    summary,
+                });
+            }
         }
         Ok(Spec { keys })
     }
