@@ -48,13 +48,38 @@ call GET '/services/mltk/stop_container?output_mode=json'
 call DELETE '/services/mltk/start_container/no_such_model?output_mode=json'
 call DELETE '/services/mltk/start_container/..%2F..%2Fetc?output_mode=json'
 call DELETE '/services/mltk/start_container/__dev__?output_mode=json'
-# Endpoints not built yet answer 501 in Splunk's error shape.
+# Connection settings: save docker (wrapped JSON) and kubernetes (form) with secrets, read
+# them back masked, list them, update, the errors, and delete one with its secrets.
+call POST '/services/mltk/container_connection?output_mode=json' -H 'Content-Type: application/json' \
+  --data '{"payload":{"container_type":"docker","connection_name":"local docker","docker_url":"unix:///var/run/docker.sock","endpoint_hostname":"localhost","api_token":"capture-api-token-0001","jupyter_passwd":"capture-jupyter-0001"}}'
+call POST '/services/mltk/container_connection?output_mode=json' \
+  --data-urlencode 'container_type=kubernetes' --data-urlencode 'connection_name=prod-k8s' \
+  --data-urlencode 'auth_mode=user-token' --data-urlencode 'cluster_url=https://k8s.example.com:6443' \
+  --data-urlencode 'user_token=capture-user-token-0001' --data-urlencode 'namespace=dsdl' \
+  --data-urlencode 'service_type=node_port' --data-urlencode 'hpa_enabled=yes'
+call GET '/services/mltk/container_connection?output_mode=json'
+call GET '/services/mltk/container_connection'
+call GET '/services/mltk/container_connection/kubernetes?output_mode=json'
+call GET '/services/mltk/container_connection/docker/local%20docker?output_mode=json'
+call GET '/services/mltk/test_container_connection?output_mode=json'
+call PUT '/services/mltk/container_connection?output_mode=json' -H 'Content-Type: application/json' \
+  --data '{"container_type":"docker","connection_name":"local docker","docker_url":"tcp://127.0.0.1:2375","api_token":"default_token","description":"updated"}'
+call POST '/services/mltk/container_connection?output_mode=json' -H 'Content-Type: application/json' \
+  --data '{"container_type":"docker","connection_name":"other","docker_url":"unix:///var/run/docker.sock"}'
+call POST '/services/mltk/container_connection?output_mode=json' -H 'Content-Type: application/json' \
+  --data '{"container_type":"docker","connection_name":"x","docker_url":"http://nope","colour":"blue"}'
+call POST '/services/mltk/container_connection' --data-urlencode 'container_type=podman'
+call GET '/services/mltk/container_connection/podman?output_mode=json'
+call DELETE '/services/mltk/container_connection/kubernetes/wrong-name?output_mode=json'
+call DELETE '/services/mltk/container_connection/kubernetes/prod-k8s?output_mode=json'
+call GET '/services/mltk/container_connection?output_mode=json'
+# Endpoints whose runtime side has not landed answer 501 in Splunk's error shape.
+call POST '/services/mltk/test_container_connection?output_mode=json' -H 'Content-Type: application/json' \
+  --data '{"container_type":"docker","docker_url":"unix:///var/run/docker.sock"}'
 call POST '/services/mltk/start_container?output_mode=json' -H 'Content-Type: application/json' \
   --data '{"payload":{"model":"m1","image":"mltk-container-golden-cpu:5.2.1","api_token":"do-not-store-me"}}'
-call POST '/services/mltk/container_connection?output_mode=json' \
-  --data-urlencode 'container_type=docker' --data-urlencode 'connection_name=local docker' \
-  --data-urlencode 'jupyter_passwd=hunter2-jupyter'
-call GET '/services/mltk/container_connection/docker/local%20docker'
+call POST '/services/mltk/stop_container?output_mode=json' --data '{"payload":{"model":"m1"}}'
+call POST '/services/mltk/container_logs?output_mode=json' --data '{"payload":{"model":"m1"}}'
 # Unicode in a path parameter.
 call DELETE '/services/mltk/start_container/mod%C3%A8le-%E2%9C%93?output_mode=json'
 
