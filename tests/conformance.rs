@@ -12,7 +12,7 @@ use common::wire::{
     self, Encoder, SCRIPT, Split, Style, encode, error_text, init, init_with, normalise_timestamps,
     reply_json, request, status, to_bytes,
 };
-use dsdl_handler::protocol::frame::{OP_BLOCK, OP_END, OP_INIT, encode_request};
+use dsdl_handler::protocol::frame::{OP_BLOCK, OP_END, OP_INIT, encode_packet, encode_request};
 use dsdl_handler::router::ENDPOINTS;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -675,7 +675,7 @@ fn log_has_one_json_line_per_request_and_no_secret() {
         with_secrets("GET", "/mltk"),
         with_secrets("GET", "/mltk/nope"),
         with_secrets("DELETE", "/mltk/container_data"),
-        with_secrets("POST", "/mltk/start_container"),
+        with_secrets("GET", "/mltk/"),
         // Unparseable, with the tokens in it.
         format!(
             r#"{{"method":5,"session":{{"authtoken":"{}"}},"system_authtoken":"{}"}}"#,
@@ -776,4 +776,56 @@ fn a_closed_reply_pipe_stops_the_driver_with_a_message() {
     assert!(!out.status.success(), "{:?}", out.status);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("writing a reply failed"), "{stderr}");
+}
+
+// The test helpers themselves: the encoder, the strict reply parser, the normaliser.
+
+#[test]
+fn helper_encoder_matches_the_library_encoder_in_the_plain_style() {
+    let init = init_with(&[SCRIPT, "arg one"], "param");
+    let block = br#"{"method":"GET"}"#;
+    assert_eq!(
+        encode(&init, block, Split::Combined, &Style::default()),
+        encode_request(&init, block)
+    );
+    let mut split = encode_packet(OP_INIT, Some(&init), None);
+    split.extend(encode_packet(OP_BLOCK, None, Some(block)));
+    split.extend(encode_packet(OP_END, None, None));
+    assert_eq!(
+        encode(&init, block, Split::Separate, &Style::default()),
+        split
+    );
+}
+
+#[test]
+fn helper_strict_reply_parser_rejects_stray_and_truncated_bytes() {
+    assert_eq!(
+        wire::replies(b"0\n3\nabc").unwrap(),
+        [b"".to_vec(), b"abc".to_vec()]
+    );
+    assert!(wire::replies(b"").unwrap().is_empty());
+    for bad in [
+        &b"0\n3\nab"[..],
+        b"0\n3\nabcd",
+        b"\n0\n",
+        b"03\nabc",
+        b" 3\nabc",
+        b"3",
+    ] {
+        assert!(
+            wire::replies(bad).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn helper_timestamps_are_normalised_in_place() {
+    let a = normalise_timestamps(b"x2024-01-02T03:04:05+00:00y");
+    assert_eq!(a, b"x0000-00-00T00:00:00+00:00y");
+    assert_eq!(
+        normalise_timestamps(b"2024-01-02 03:04"),
+        b"2024-01-02 03:04"
+    );
 }

@@ -52,7 +52,9 @@ fn serve_ok(svc: &mut Service, input: &[u8]) -> Vec<u8> {
     normalise_timestamps(&out)
 }
 
-/// One request as splunkd could describe it.
+/// One request as splunkd could describe it. Without `server.rest_uri` and
+/// `system_authtoken`, so an endpoint that needs splunkd answers before any network call and
+/// a reply depends on the request alone.
 #[derive(Debug, Clone)]
 struct Req {
     init: Init,
@@ -129,7 +131,6 @@ fn request() -> impl Strategy<Value = Req> {
                 "rest_path": path,
                 "query": query.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
                 "session": {"user": "admin", "authtoken": "TOKEN"},
-                "system_authtoken": "SYSTEM",
             });
             if let Some(mode) = mode {
                 json["output_mode"] = json!(mode);
