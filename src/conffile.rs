@@ -188,6 +188,16 @@ impl ConfFile {
     }
 }
 
+/// Splunk's boolean spellings in confs and request arguments (`true/false`, `1/0`, `yes/no`,
+/// `t/f`, `y/n`, `on/off`), any case, surrounding whitespace ignored; anything else is `None`.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "t" | "y" => Some(true),
+        "0" | "false" | "no" | "off" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
 /// Whether `key` can be written to a `.conf` file and read back unchanged: not empty, no `=`,
 /// no whitespace or control characters (splunkd's rule), not starting like a comment or header.
 pub fn is_valid_key(key: &str) -> bool {
@@ -467,5 +477,16 @@ mod tests {
         let c = ConfFile::load(&path).unwrap();
         assert_eq!(c.stanzas.len(), 8 * 25);
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn splunk_booleans() {
+        for t in ["true", "TRUE", "1", "yes", "on", " t "] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "0", "No", "off"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
     }
 }

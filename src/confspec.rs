@@ -37,9 +37,7 @@ impl SpecStanza {
     fn has(&self, key: &str) -> bool {
         self.keys.iter().any(|k| k.name == key)
     }
-}
 
-impl SpecStanza {
     /// Whether this header is a placeholder (`<...>`) standing for any stanza name.
     pub fn is_placeholder(&self) -> bool {
         self.name.starts_with('<') && self.name.ends_with('>')

@@ -6,6 +6,9 @@
 //! reply ([`protocol::reply`]) goes back in the same framing. `splunkd-dev` ([`devserver`]) is
 //! the local stand-in for splunkd.
 
+// Every public item says why it exists; CI's clippy run (`-D warnings`) enforces it.
+#![warn(missing_docs)]
+
 pub mod conffile;
 pub mod config;
 pub mod confspec;

@@ -1,7 +1,8 @@
 //! Validated names: what a model, a connection or a container type may be called. Names come
 //! from URL paths and bodies and end up as conf stanza names, secret realms and (sanitised)
 //! runtime object names, so anything outside a small safe set is refused with a 400 that says
-//! what is allowed.
+//! what is allowed. Also the name rule for fields that hold secrets, and short excerpts of
+//! untrusted input for messages.
 
 use crate::error::ApiError;
 use std::fmt;
@@ -59,9 +60,13 @@ impl fmt::Display for ContainerType {
 /// A model (deployment record) name: 1 to 100 of `A-Z a-z 0-9 _ . -`, starting with a letter,
 /// digit or underscore (so `__dev__` and MLTK model names fit, `..` and hidden names do not).
 pub fn model_name(raw: &str) -> Result<String, ApiError> {
-    check(raw, "model name", MAX_MODEL_NAME, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-    })?;
+    check(
+        raw,
+        "model name",
+        MAX_MODEL_NAME,
+        "letters, digits, '_', '.' and '-'",
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'),
+    )?;
     if !raw.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') || raw.contains("..") {
         return Err(ApiError::bad_request(format!(
             "model name {:?} must start with a letter, digit or underscore and must not contain \"..\".",
@@ -74,9 +79,13 @@ pub fn model_name(raw: &str) -> Result<String, ApiError> {
 /// A connection name: 1 to 64 of `A-Z a-z 0-9 _ . -` and inner spaces, trimmed.
 pub fn connection_name(raw: &str) -> Result<String, ApiError> {
     let name = raw.trim();
-    check(name, "connection name", MAX_CONNECTION_NAME, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ' ')
-    })?;
+    check(
+        name,
+        "connection name",
+        MAX_CONNECTION_NAME,
+        "letters, digits, spaces, '_', '.' and '-'",
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ' '),
+    )?;
     if name.chars().all(|c| c == '.') {
         return Err(ApiError::bad_request(
             "connection name must not be only dots.",
@@ -89,6 +98,7 @@ fn check(
     raw: &str,
     what: &str,
     max: usize,
+    allowed_text: &str,
     allowed: impl Fn(char) -> bool,
 ) -> Result<(), ApiError> {
     if raw.is_empty() {
@@ -101,16 +111,45 @@ fn check(
     }
     if let Some(bad) = raw.chars().find(|&c| !allowed(c)) {
         return Err(ApiError::bad_request(format!(
-            "The {what} {:?} contains {bad:?}; use letters, digits, '_', '.' and '-'.",
+            "The {what} {:?} contains {bad:?}; use {allowed_text}.",
             truncate(raw)
         )));
     }
     Ok(())
 }
 
-/// At most 80 characters of untrusted input for an error message.
+/// At most `max` characters of untrusted input for a message, with `…` when cut, so a huge
+/// or hostile value never makes a huge reply.
+pub fn excerpt(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn truncate(s: &str) -> String {
-    s.chars().take(80).collect()
+    excerpt(s, 80)
+}
+
+/// Whether a field, form or header name holds a secret: it contains password, passwd, token,
+/// secret, key or cert, or has a `ca` word (`ca`, `docker_ca`, `ca_file`, `cacert`...),
+/// any case. The one name rule for secrets outside the connection spec: deployment records
+/// drop such keys from replies, and splunkd-dev's fixture capture redacts them.
+pub fn is_secret_name(name: &str) -> bool {
+    let l = name.to_ascii_lowercase();
+    if ["password", "passwd", "token", "secret", "key", "cert"]
+        .iter()
+        .any(|w| l.contains(w))
+    {
+        return true;
+    }
+    l.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
+        word == "ca"
+            || word.strip_prefix("ca").is_some_and(|rest| {
+                matches!(rest, "file" | "path" | "bundle" | "crt" | "pem" | "data")
+            })
+    })
 }
 
 #[cfg(test)]
@@ -157,5 +196,37 @@ mod tests {
             "dsdl_kubernetes"
         );
         assert_eq!(ContainerType::parse("podman").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn secret_names() {
+        for yes in [
+            "password",
+            "jupyter_passwd",
+            "api_token",
+            "HEC_TOKEN",
+            "client_secret",
+            "aws_access_key_id",
+            "tls_cert",
+            "ca",
+            "docker_ca",
+            "ca_file",
+            "cacert",
+            "CA-bundle",
+            "authtoken",
+        ] {
+            assert!(is_secret_name(yes), "{yes}");
+        }
+        for no in [
+            "name",
+            "location",
+            "capability",
+            "scale",
+            "cluster",
+            "image",
+            "cache",
+        ] {
+            assert!(!is_secret_name(no), "{no}");
+        }
     }
 }

@@ -8,21 +8,45 @@ use crate::log::{Logger, fault};
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
 use crate::router;
+use crate::splunkd::{SplunkdClient, SplunkdConfig};
 use serde_json::{Map, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::time::Instant;
 
-/// What endpoints may use besides the request: the process configuration.
+/// What endpoints may use besides the request: the process configuration, and what is
+/// built from it once per process.
 pub struct Context {
     /// Settings from the environment.
     pub config: DriverConfig,
+    /// TLS settings for splunkd (from `config.splunkd_ca`), built on first use and kept so
+    /// later requests skip reading the CA bundle and can resume their TLS sessions. Only a
+    /// cache: nothing depends on it surviving, and each process builds its own.
+    tls: OnceLock<rustls::ClientConfig>,
 }
 
 impl Context {
+    /// The context of a driver process with these settings.
+    pub fn new(config: DriverConfig) -> Context {
+        Context {
+            config,
+            tls: OnceLock::new(),
+        }
+    }
+
     /// The store client for this request: splunkd at `server.rest_uri` with the request's
-    /// system token, in this app's namespace. 503 when the request lacks either.
-    pub fn store(&self, req: &Request) -> Result<crate::splunkd::SplunkdClient, ApiError> {
-        crate::splunkd::SplunkdClient::from_request(req, &self.config)
+    /// system token, in this app's namespace. 503 when the request lacks either, or when the
+    /// CA bundle cannot be used (tried again on the next request).
+    pub fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
+        let config = SplunkdConfig::from_request(req, &self.config)?;
+        let tls = match self.tls.get() {
+            Some(tls) => tls.clone(),
+            None => {
+                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
+                self.tls.get_or_init(|| built).clone()
+            }
+        };
+        SplunkdClient::with_tls(&config, tls)
     }
 
     /// The absolute URL the request was made to, for feed ids.
@@ -33,12 +57,12 @@ impl Context {
             .and_then(|s| s.rest_uri.as_deref())
             .unwrap_or("https://127.0.0.1:8089")
             .trim_end_matches('/');
+        let part = |p: &Option<String>| match p.as_deref() {
+            Some(p) => percent_encoding::utf8_percent_encode(p, crate::render::SEGMENT).to_string(),
+            None => "-".to_string(),
+        };
         let ns = match &req.ns {
-            Some(ns) => format!(
-                "/servicesNS/{}/{}",
-                ns.user.as_deref().unwrap_or("-"),
-                ns.app.as_deref().unwrap_or("-")
-            ),
+            Some(ns) => format!("/servicesNS/{}/{}", part(&ns.user), part(&ns.app)),
             None => "/services".into(),
         };
         format!("{base}{ns}{}", req.mltk_path())
@@ -59,7 +83,7 @@ impl Service {
             .enable_all()
             .build()?;
         Ok(Service {
-            ctx: Context { config },
+            ctx: Context::new(config),
             log,
             runtime,
         })
@@ -120,4 +144,23 @@ fn sniff_json(block: &[u8]) -> bool {
         .ok()
         .and_then(|v| v.get("output_mode")?.as_str().map(|m| m == "json"))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_encodes_the_namespace_parts() {
+        let req = Request::parse(
+            br#"{"method":"GET","rest_path":"/mltk","ns":{"user":"a b/c","app":"dsdl"},
+                "server":{"rest_uri":"https://h:8089/"}}"#,
+        )
+        .unwrap();
+        let ctx = Context::new(DriverConfig::from_lookup(|_| None, None).0);
+        assert_eq!(
+            ctx.origin(&req),
+            "https://h:8089/servicesNS/a%20b%2Fc/dsdl/mltk"
+        );
+    }
 }

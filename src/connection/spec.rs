@@ -322,15 +322,9 @@ mod tests {
         // splunkd-dev's --capture redacts by field name; a secret it did not recognise would
         // end up in a committed fixture.
         for k in spec().unwrap().keys().iter().filter(|k| k.is_secret()) {
-            assert!(
-                crate::devserver::capture::is_secret_name(&k.name),
-                "{}",
-                k.name
-            );
+            assert!(crate::names::is_secret_name(&k.name), "{}", k.name);
         }
-        assert!(crate::devserver::capture::is_secret_name(
-            "jupyter_password"
-        ));
+        assert!(crate::names::is_secret_name("jupyter_password"));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use super::spec::{Lookup, Spec};
 use super::validate::{SavePlan, canonical_key};
 use crate::conffile::Stanza;
+use crate::model::record;
 use crate::names::ContainerType;
 use crate::protocol::request::Secret;
 use std::collections::BTreeSet;
@@ -106,15 +107,16 @@ pub fn build_reset(current: &Stanza, defaults: &Stanza) -> Vec<(String, String)>
 }
 
 /// The model names of deployment records that run on `ty`: records (stanzas of
-/// dsdl_container.conf) whose `cluster` is the type and whose `id` is set.
+/// dsdl_container.conf other than `[default]`) whose `cluster` is the type and that name a
+/// container ([`record::running_id`]).
 pub fn running_records(ty: ContainerType, records: &[Stanza]) -> Vec<String> {
     records
         .iter()
-        .filter(|r| r.name != "default")
+        .filter(|r| r.name != record::DEFAULT_STANZA)
         .filter(|r| {
             r.get("cluster")
                 .is_some_and(|c| c.trim().eq_ignore_ascii_case(ty.as_str()))
-                && r.get("id").is_some_and(|id| !id.trim().is_empty())
+                && record::running_id(r).is_some()
         })
         .map(|r| r.name.clone())
         .collect()

@@ -5,7 +5,8 @@
 
 use super::PLACEHOLDER;
 use super::spec::{KeySpec, Lookup, Spec, ValueType};
-use crate::endpoints::body::{Fields, parse_flag};
+use crate::conffile::parse_bool;
+use crate::endpoints::body::{Fields, not_a_flag};
 use crate::error::ApiError;
 use crate::names::{self, ContainerType};
 use crate::protocol::request::Secret;
@@ -289,12 +290,9 @@ pub fn check_value(key: &KeySpec, raw: &str) -> Result<String, String> {
     }
     match &key.value {
         ValueType::Text | ValueType::Password => Ok(raw.to_string()),
-        ValueType::Boolean => match parse_flag(raw) {
+        ValueType::Boolean => match parse_bool(raw) {
             Some(b) => Ok(b.to_string()),
-            None => Err(format!(
-                "{name} must be true or false (also accepted: 1/0, yes/no, on/off), not {:?}.",
-                short(raw)
-            )),
+            None => Err(not_a_flag(name, raw).message),
         },
         ValueType::Integer { min, max } => match raw.parse::<u64>() {
             Ok(n) if (*min..=*max).contains(&n) => Ok(n.to_string()),
@@ -402,11 +400,7 @@ fn check_url(name: &str, raw: &str, schemes: &[String]) -> Result<String, String
 
 /// At most 40 characters of user input, for a message.
 fn short(s: &str) -> String {
-    let mut out: String = s.chars().take(40).collect();
-    if s.chars().count() > 40 {
-        out.push('…');
-    }
-    out
+    names::excerpt(s, 40)
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 
 use super::PLACEHOLDER;
 use super::spec::{Lookup, Spec};
-use super::validate::{ALIASES, canonical_key};
+use super::validate::ALIASES;
 use crate::conffile::Stanza;
-use crate::endpoints::body::parse_flag;
+use crate::conffile::parse_bool;
 use crate::names::ContainerType;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -141,7 +141,7 @@ pub fn cluster_defaults(
     }
     let hpa = stanza
         .get("hpa_enabled")
-        .and_then(parse_flag)
+        .and_then(parse_bool)
         .unwrap_or(false);
     out.insert("hpa_enabled".into(), Value::Bool(hpa));
     out.insert(
@@ -189,11 +189,6 @@ pub fn configured_name(stanza: &Stanza) -> Option<&str> {
         .get("connection_name")
         .map(str::trim)
         .filter(|n| !n.is_empty())
-}
-
-/// Whether `key` (or the key it is an alias of) is a secret of the spec, whatever the type.
-pub fn is_secret_key(spec: &Spec, key: &str) -> bool {
-    spec.get(canonical_key(key)).is_some_and(|k| k.is_secret())
 }
 
 #[cfg(test)]
@@ -321,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn names_and_secret_keys() {
+    fn configured_names() {
         assert_eq!(
             configured_name(&stanza("docker", &[("connection_name", "  ")])),
             None
@@ -331,9 +326,5 @@ mod tests {
             configured_name(&stanza("docker", &[("connection_name", " a ")])),
             Some("a")
         );
-        let spec = spec().unwrap();
-        assert!(is_secret_key(spec, "jupyter_password"));
-        assert!(is_secret_key(spec, "aws_access_key_id"));
-        assert!(!is_secret_key(spec, "docker_url"));
     }
 }

@@ -6,6 +6,7 @@
 use super::roles::Roles;
 use super::types::Caller;
 use super::users::{RESERVED_USERS, UserDb, UsersError, verify_password};
+use crate::protocol::request::Secret;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -25,8 +26,9 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(3600);
 pub struct Authenticated {
     /// The caller with its capabilities.
     pub caller: Caller,
-    /// A live session key of the caller (passed to drivers as `session.authtoken`).
-    pub session_key: String,
+    /// A live session key of the caller (passed to drivers as `session.authtoken`); never
+    /// shown by `Debug`.
+    pub session_key: Secret,
 }
 
 /// Why a call is not authenticated (all are 401 except `Internal`).
@@ -254,7 +256,7 @@ impl Auth {
                 let session_key = self.basic_session(user)?;
                 Ok(Authenticated {
                     caller,
-                    session_key,
+                    session_key: Secret::new(session_key),
                 })
             }
             "splunk" | "bearer" => {
@@ -262,7 +264,7 @@ impl Auth {
                 let caller = self.caller(&user)?.ok_or(AuthError::BadSessionKey)?;
                 Ok(Authenticated {
                     caller,
-                    session_key: value.to_string(),
+                    session_key: Secret::new(value),
                 })
             }
             _ => Err(AuthError::UnknownScheme),
@@ -346,7 +348,7 @@ mod tests {
         for scheme in ["Splunk", "Bearer", "splunk"] {
             let r = a.authenticate(Some(&format!("{scheme} {key}"))).unwrap();
             assert_eq!(r.caller.user, "admin");
-            assert_eq!(r.session_key, key);
+            assert_eq!(r.session_key.expose(), key);
         }
         assert!(matches!(
             a.authenticate(Some("Splunk not-a-key")),

@@ -59,9 +59,7 @@ fn first<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
 /// `POST /services/auth/login` with `username` and `password`: a session key, as XML
 /// `<response><sessionKey>` or JSON `{"sessionKey": ...}` with `output_mode=json`.
 pub async fn login(auth: Arc<Auth>, method: &str, query: &Pairs, form: &Pairs) -> HttpReply {
-    let json = first(query, "output_mode")
-        .or_else(|| first(form, "output_mode"))
-        .is_some_and(|m| m.eq_ignore_ascii_case("json"));
+    let json = super::persist::output_mode(query, form).0 == "json";
     if method != "POST" {
         let mut r = HttpReply::error(405, "Use POST with username and password", json);
         r.headers.push(("Allow".into(), "POST".into()));

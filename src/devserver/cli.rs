@@ -14,6 +14,7 @@ use super::splunkd_log::SplunkdLog;
 use super::tls;
 use super::types::SplunkHome;
 use super::users::{self, UserDb, split_roles, users_path};
+use crate::protocol::request::Secret;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,8 +53,8 @@ add-user options:
 pub struct ServeOptions {
     /// `--port`.
     pub port: u16,
-    /// `--admin-password`.
-    pub admin_password: Option<String>,
+    /// `--admin-password` (hidden from `Debug`).
+    pub admin_password: Option<Secret>,
     /// `--splunk-home`.
     pub splunk_home: Option<PathBuf>,
     /// `--app-dir`.
@@ -91,8 +92,8 @@ impl Default for ServeOptions {
 pub struct AddUserOptions {
     /// The user name.
     pub name: String,
-    /// `--password`.
-    pub password: String,
+    /// `--password` (hidden from `Debug`).
+    pub password: Secret,
     /// `--roles`.
     pub roles: Vec<String>,
     /// `--splunk-home`.
@@ -176,7 +177,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     while let Some(flag) = a.next() {
         match flag.as_str() {
             "--port" => o.port = a.number("--port")?,
-            "--admin-password" => o.admin_password = Some(a.value("--admin-password")?),
+            "--admin-password" => {
+                o.admin_password = Some(Secret::new(a.value("--admin-password")?))
+            }
             "--splunk-home" => o.splunk_home = Some(a.value("--splunk-home")?.into()),
             "--app-dir" => o.app_dir = Some(a.value("--app-dir")?.into()),
             "--tls" => o.tls = true,
@@ -196,7 +199,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--idle-timeout and --reply-timeout must be at least 1 second".into(),
         ));
     }
-    if o.admin_password.as_deref() == Some("") {
+    if o.admin_password.as_ref().is_some_and(Secret::is_empty) {
         return Err(UsageError("--admin-password must not be empty".into()));
     }
     Ok(Command::Serve(o))
@@ -209,7 +212,7 @@ fn parse_add_user(mut a: Args) -> Result<AddUserOptions, UsageError> {
     let mut splunk_home = None;
     while let Some(item) = a.next() {
         match item.as_str() {
-            "--password" => password = Some(a.value("--password")?),
+            "--password" => password = Some(Secret::new(a.value("--password")?)),
             "--roles" => roles = split_roles(&a.value("--roles")?),
             "--splunk-home" => splunk_home = Some(a.value("--splunk-home")?.into()),
             other if other.starts_with("--") => {
@@ -279,7 +282,8 @@ pub fn add_user(o: &AddUserOptions) -> Result<(), String> {
     home::prepare(&home).map_err(|e| e.to_string())?;
     let path = users_path(&home);
     let mut db = UserDb::load(&path).map_err(|e| e.to_string())?;
-    let user = users::new_user(&o.name, &o.password, &o.roles).map_err(|e| e.to_string())?;
+    let user =
+        users::new_user(&o.name, o.password.expose(), &o.roles).map_err(|e| e.to_string())?;
     db.upsert(user);
     db.save(&path).map_err(|e| e.to_string())?;
     let (roles, _) = Roles::load(&home);
@@ -326,9 +330,14 @@ pub fn serve(o: ServeOptions) -> Result<(), String> {
     if let Some(driver) = &app.driver {
         eprintln!("splunkd-dev: driver binary {}", driver.display());
     }
-    match home::ensure_admin(&home, o.admin_password.as_deref()).map_err(|e| e.to_string())? {
+    match home::ensure_admin(&home, o.admin_password.as_ref().map(Secret::expose))
+        .map_err(|e| e.to_string())?
+    {
         AdminSetup::Generated(pw) => {
-            eprintln!("splunkd-dev: created user admin with password: {pw}");
+            eprintln!(
+                "splunkd-dev: created user admin with password: {}",
+                pw.expose()
+            );
             eprintln!(
                 "splunkd-dev: (shown only this once; stored hashed in {}; set another with --admin-password)",
                 users_path(&home).display()
@@ -482,7 +491,7 @@ mod tests {
             panic!("serve expected");
         };
         assert_eq!(o.port, 0);
-        assert_eq!(o.admin_password.as_deref(), Some("pw"));
+        assert_eq!(o.admin_password.as_ref().map(Secret::expose), Some("pw"));
         assert_eq!(o.splunk_home, Some(PathBuf::from("/h")));
         assert_eq!(o.app_dir, Some(PathBuf::from("/a")));
         assert!(o.tls);
@@ -499,7 +508,7 @@ mod tests {
             .unwrap(),
             Command::AddUser(AddUserOptions {
                 name: "bob".into(),
-                password: "p".into(),
+                password: Secret::new("p"),
                 roles: vec!["a".into(), "b".into()],
                 splunk_home: Some("/h".into()),
             })

@@ -134,10 +134,7 @@ impl Ctx<'_> {
         let mut disabled = false;
         for (k, val) in &v.stanza.entries {
             if k == "disabled" {
-                disabled = matches!(
-                    val.to_ascii_lowercase().as_str(),
-                    "1" | "true" | "t" | "yes" | "y" | "on"
-                );
+                disabled = conffile::parse_bool(val) == Some(true);
             } else {
                 content.insert(k.clone(), Value::String(val.clone()));
             }

@@ -9,6 +9,7 @@
 //! - no app (`/services` or a `-` wildcard): `etc/system/default`, every app's `default/` (the
 //!   lexically first app wins), every app's `local/` (likewise), `etc/system/local`.
 
+use super::restmap::list_apps;
 use super::types::SplunkHome;
 use crate::conffile::{self, ConfFile, Stanza};
 use std::collections::HashMap;
@@ -165,14 +166,11 @@ fn layers(home: &SplunkHome, conf: &str, app: Option<&str>) -> Vec<Layer> {
     }
 }
 
-/// Names of the directories under `etc/apps` that are safe app names.
+/// Names of the installed apps (see [`list_apps`]) that are safe app names.
 fn installed_apps(home: &SplunkHome) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(home.apps_dir()) else {
-        return Vec::new();
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
+    list_apps(&home.apps_dir())
+        .into_iter()
+        .map(|(name, _)| name)
         .filter(|n| is_safe_name(n))
         .collect()
 }

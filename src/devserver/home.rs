@@ -2,8 +2,10 @@
 //! the working tree (configuration plus the driver binary), the first admin user, and the
 //! instance identity (`etc/instance.cfg` guid, server name) that requests carry.
 
+use super::confstore::is_safe_name;
 use super::users::{self, UserDb, UsersError, users_path};
 use crate::conffile::ConfFile;
+use crate::protocol::request::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -87,13 +89,15 @@ pub struct InstalledApp {
     pub driver: Option<PathBuf>,
 }
 
-/// The app name of an app directory.
+/// The app name of an app directory. The name becomes a directory under `etc/apps` that
+/// installing replaces, so an `id` that is not a plain directory name (`..`, `a/b`) is not
+/// used.
 pub fn app_name(app_dir: &Path) -> String {
     let conf = ConfFile::load(&app_dir.join("default/app.conf")).unwrap_or_default();
     conf.get("package")
         .and_then(|s| s.get("id"))
         .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .filter(|id| is_safe_name(id))
         .map(str::to_string)
         .or_else(|| {
             app_dir
@@ -101,9 +105,10 @@ pub fn app_name(app_dir: &Path) -> String {
                 .ok()?
                 .file_name()?
                 .to_str()
+                .filter(|n| is_safe_name(n))
                 .map(str::to_string)
         })
-        .unwrap_or_else(|| "dsdl_handler".into())
+        .unwrap_or_else(|| crate::config::DEFAULT_APP.into())
 }
 
 /// Installs the app at `app_dir` into `home/etc/apps/<name>`: `default/`, `metadata/` and
@@ -196,8 +201,9 @@ pub enum AdminSetup {
     Existing,
     /// The admin user was created (or its password reset) with the password given by flag.
     FromFlag,
-    /// The admin user was created with this generated password (to print once).
-    Generated(String),
+    /// The admin user was created with this generated password (to print once; hidden from
+    /// `Debug`).
+    Generated(Secret),
 }
 
 /// Makes sure the users file has an `admin` user (role admin). A given password is applied
@@ -214,7 +220,7 @@ pub fn ensure_admin(home: &Path, password: Option<&str>) -> Result<AdminSetup, H
         (None, Some(_)) => return Ok(AdminSetup::Existing),
         (None, None) => {
             let p = users::generate_password().map_err(HomeError::Users)?;
-            (p.clone(), AdminSetup::Generated(p))
+            (p.clone(), AdminSetup::Generated(Secret::new(p)))
         }
     };
     let roles = existing
@@ -254,7 +260,8 @@ pub fn instance_guid(home: &Path) -> Result<String, HomeError> {
         &hex[20..32]
     );
     conf.get_or_insert("general").set("guid", &guid);
-    std::fs::write(&path, conf.render()).map_err(io(format!("cannot write {}", path.display())))?;
+    crate::conffile::write_atomic(&path, conf.render().as_bytes(), 0o644)
+        .map_err(io(format!("cannot write {}", path.display())))?;
     Ok(guid)
 }
 
@@ -318,6 +325,22 @@ mod tests {
     }
 
     #[test]
+    fn app_ids_that_are_not_plain_names_are_not_used() {
+        let home = tmp("app-id");
+        let app = home.join("my_app");
+        std::fs::create_dir_all(app.join("default")).unwrap();
+        for bad in ["../../outside", "a/b", ".hidden", ""] {
+            std::fs::write(
+                app.join("default/app.conf"),
+                format!("[package]\nid = {bad}\n"),
+            )
+            .unwrap();
+            assert_eq!(app_name(&app), "my_app", "{bad:?}");
+        }
+        let _ = std::fs::remove_dir_all(&home);
+    }
+
+    #[test]
     fn admin_and_identity() {
         let home = tmp("admin");
         prepare(&home).unwrap();
@@ -326,7 +349,7 @@ mod tests {
         };
         assert_eq!(ensure_admin(&home, None).unwrap(), AdminSetup::Existing);
         assert_eq!(
-            ensure_admin(&home, Some(&pw)).unwrap(),
+            ensure_admin(&home, Some(pw.expose())).unwrap(),
             AdminSetup::Existing
         );
         assert_eq!(
@@ -334,7 +357,7 @@ mod tests {
             AdminSetup::FromFlag
         );
         let text = std::fs::read_to_string(users_path(&home)).unwrap();
-        assert!(!text.contains(&pw) && !text.contains("other"));
+        assert!(!text.contains(pw.expose()) && !text.contains("other"));
         let g = instance_guid(&home).unwrap();
         assert_eq!(g.len(), 36);
         assert_eq!(instance_guid(&home).unwrap(), g, "stable");

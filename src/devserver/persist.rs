@@ -35,8 +35,9 @@ pub struct ConnInfo {
     pub listening_port: u16,
 }
 
-/// Everything about one HTTP request the request JSON is built from.
-#[derive(Debug, Clone)]
+/// Everything about one HTTP request the request JSON is built from. No `Debug`: it holds
+/// the session and system keys and the body.
+#[derive(Clone)]
 pub struct CallInput<'a> {
     /// HTTP method, upper case.
     pub method: &'a str,

@@ -3,7 +3,7 @@
 //! app's real configuration rather than a copy of it.
 
 use super::capexpr::{CapExpr, CapExprError};
-use crate::conffile::{ConfFile, Stanza};
+use crate::conffile::{ConfFile, Stanza, parse_bool};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -306,15 +306,6 @@ fn handler_of(
     })
 }
 
-/// Splunk's boolean values (`true/false`, `1/0`, `yes/no`, `t/f`, `on/off`), any case.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "t" | "y" | "on" => Some(true),
-        "false" | "0" | "no" | "f" | "n" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 /// The installed apps under `apps_dir` (directories, sorted by name).
 pub fn list_apps(apps_dir: &Path) -> Vec<(String, PathBuf)> {
     let mut apps: Vec<(String, PathBuf)> = std::fs::read_dir(apps_dir)
@@ -464,16 +455,5 @@ mod tests {
             h.resolve_path("$SPLUNK_HOME/etc/x", &vars),
             Path::new("/sh/etc/x")
         );
-    }
-
-    #[test]
-    fn booleans() {
-        for t in ["true", "TRUE", "1", "yes", "on", " t "] {
-            assert_eq!(parse_bool(t), Some(true), "{t}");
-        }
-        for f in ["false", "0", "No", "off"] {
-            assert_eq!(parse_bool(f), Some(false), "{f}");
-        }
-        assert_eq!(parse_bool("maybe"), None);
     }
 }

@@ -6,6 +6,7 @@
 use super::auth::{Auth, AuthError, Authenticated};
 use super::builtin::{self, Builtin};
 use super::capture::{self, Capture, Secrets};
+use super::confstore;
 use super::namespace::{self, Namespace, PathError};
 use super::persist::{self, CallInput, ConnInfo, ServerInfo};
 use super::pool::Pool;
@@ -67,8 +68,9 @@ struct Call {
     peer: SocketAddr,
 }
 
-fn pairs(text: &str) -> Pairs {
-    form_urlencoded::parse(text.as_bytes())
+/// Decoded `k=v&...` pairs of a query string or an urlencoded body.
+fn pairs(bytes: &[u8]) -> Pairs {
+    form_urlencoded::parse(bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
@@ -162,7 +164,7 @@ impl Server {
         ssl: bool,
     ) -> (HttpReply, Option<String>) {
         let (parts, body) = req.into_parts();
-        let query = pairs(parts.uri.query().unwrap_or(""));
+        let query = pairs(parts.uri.query().unwrap_or("").as_bytes());
         let mut json = persist::output_mode(&query, &Vec::new()).0 == "json";
         let url_path = parts.uri.path().to_string();
         let rest = match namespace::parse(&url_path) {
@@ -214,13 +216,7 @@ impl Server {
                     .to_ascii_lowercase()
                     .starts_with("application/x-www-form-urlencoded")
             });
-        let form = if urlencoded {
-            form_urlencoded::parse(&body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let form = if urlencoded { pairs(&body) } else { Vec::new() };
         json = persist::output_mode(&query, &form).0 == "json";
         let authorization = parts
             .headers
@@ -264,11 +260,9 @@ impl Server {
             }
         }
         if let Some(app) = ns.app() {
-            let known = app == "system"
-                || (!app.contains(['/', '\\'])
-                    && app != "."
-                    && app != ".."
-                    && self.home.app_dir(app).is_dir());
+            // The same rule the stores apply: a plain directory name of an installed app.
+            let known = app == confstore::SYSTEM_APP
+                || (confstore::is_safe_name(app) && confstore::app_exists(&self.home, app));
             if !known {
                 return Err(HttpReply::error(
                     404,
@@ -402,7 +396,7 @@ impl Server {
             form: &call.form,
             body: &call.body,
             headers: &call.headers,
-            session: auth.map(|a| (a.caller.user.as_str(), a.session_key.as_str())),
+            session: auth.map(|a| (a.caller.user.as_str(), a.session_key.expose())),
             system_key: self.auth.system_key(),
             server: &self.info,
             connection: &conn,
@@ -445,7 +439,7 @@ impl Server {
         reply: &[u8],
     ) {
         let secrets = Secrets {
-            session_key: auth.map(|a| a.session_key.clone()),
+            session_key: auth.map(|a| a.session_key.expose().to_string()),
             system_key: self.auth.system_key().to_string(),
             rest_uri: self.info.rest_uri.clone(),
             splunk_home: self.home.root.display().to_string(),

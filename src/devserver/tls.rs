@@ -5,7 +5,6 @@
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,18 +82,10 @@ pub fn ensure_cert(splunk_home: &Path) -> Result<TlsFiles, TlsError> {
     Ok(files)
 }
 
+/// Writes the key as a new file readable by its owner only, even when an older key file with
+/// wider permissions is in the way (it is replaced, not rewritten in place).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| TlsError::Io(path.to_path_buf(), e))?;
-    f.write_all(bytes)
+    crate::conffile::write_atomic(path, bytes, 0o600)
         .map_err(|e| TlsError::Io(path.to_path_buf(), e))
 }
 

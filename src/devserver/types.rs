@@ -5,7 +5,7 @@ use crate::protocol::request::Pairs;
 use crate::render;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// An authenticated caller with the capabilities of all its roles.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +26,8 @@ impl Caller {
 }
 
 /// One REST call to a built-in splunkd-dev endpoint, after auth and namespace parsing.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows form field names only (a `storage/passwords` write carries the password).
+#[derive(Clone, Default)]
 pub struct DevRequest {
     /// HTTP method, upper case.
     pub method: String,
@@ -46,10 +47,28 @@ pub struct DevRequest {
     pub caller: Caller,
 }
 
+impl std::fmt::Debug for DevRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevRequest")
+            .field("method", &self.method)
+            .field("ns_user", &self.ns_user)
+            .field("ns_app", &self.ns_app)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field(
+                "form",
+                &self.form.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("caller", &self.caller.user)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DevRequest {
-    /// Whether the caller asked for `output_mode=json`.
+    /// Whether the caller asked for `output_mode=json` (any case, as the HTTP front reads it).
     pub fn json(&self) -> bool {
-        self.query_arg("output_mode") == Some("json")
+        self.query_arg("output_mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("json"))
     }
 
     /// First query argument called `name`.
@@ -150,10 +169,5 @@ impl SplunkHome {
     /// `var/log/splunk`.
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("var/log/splunk")
-    }
-
-    /// Whether `dir` exists; a small helper for callers that probe layouts.
-    pub fn exists(dir: &Path) -> bool {
-        dir.is_dir()
     }
 }

@@ -12,7 +12,6 @@ use crate::conffile::{ConfFile, Stanza, is_valid_stanza_name};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File name of the users file inside `etc/auth`.
@@ -111,18 +110,7 @@ impl UserDb {
              # ($pbkdf2-sha256$<rounds>$<salt>$<hash>). Add users with `splunkd-dev add-user`.\n\n{}",
             conf.render()
         );
-        let tmp = dir.join(format!(".{USERS_FILE}.{}.tmp", std::process::id()));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::conffile::write_atomic(path, text.as_bytes(), 0o600).map_err(io)
     }
 
     /// The user called `name`.

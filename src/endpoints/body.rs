@@ -3,13 +3,23 @@
 //! `payload`). Clients label bodies inconsistently (splunklib calls every body form-encoded),
 //! so the bytes decide, not the Content-Type.
 
+use crate::conffile::parse_bool;
 use crate::error::ApiError;
 use crate::protocol::request::Request;
 use serde_json::{Map, Value};
 
 /// Body fields in the order the client sent them; scalar values keep their JSON type.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `Debug` shows the field names only: values may be secrets being saved.
+#[derive(Clone, Default, PartialEq)]
 pub struct Fields(pub Map<String, Value>);
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Fields")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl Fields {
     /// Reads the body of `req`. An empty body is no fields; a body that is neither a JSON
@@ -84,27 +94,28 @@ impl Fields {
     pub fn flag(&self, key: &str) -> Result<Option<bool>, ApiError> {
         match self.text(key).as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(v) => parse_flag(v).map(Some).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "{key} must be true or false (also accepted: 1/0, yes/no, on/off), not {v:?}."
-                ))
-            }),
+            Some(v) => parse_bool(v).map(Some).ok_or_else(|| not_a_flag(key, v)),
         }
-    }
-
-    /// Field names in order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
     }
 }
 
-/// `true`/`false` in the spellings Splunk confs and the AI Toolkit UI use.
-pub fn parse_flag(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" | "t" | "y" => Some(true),
-        "0" | "false" | "no" | "off" | "f" | "n" => Some(false),
-        _ => None,
-    }
+/// The message of a 400 for a flag that is not a boolean; `value` is cut short.
+pub fn not_a_flag(key: &str, value: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{key} must be true or false (also accepted: 1/0, yes/no, on/off), not {:?}.",
+        crate::names::excerpt(value, 40)
+    ))
+}
+
+/// `force` of a DELETE, from the query or the body in any boolean spelling: either one saying
+/// true forces. A value that is not a boolean, or a body that cannot be read, is a 400.
+pub fn force_flag(req: &Request) -> Result<bool, ApiError> {
+    let query = match req.query_arg("force").map(str::trim) {
+        None | Some("") => None,
+        Some(v) => Some(parse_bool(v).ok_or_else(|| not_a_flag("force", v))?),
+    };
+    let body = Fields::from_request(req)?.flag("force")?;
+    Ok(query.unwrap_or(false) || body.unwrap_or(false))
 }
 
 #[cfg(test)]
@@ -169,5 +180,51 @@ mod tests {
         assert_eq!(f.flag("d").unwrap(), None);
         assert_eq!(f.flag("zz").unwrap(), None);
         assert_eq!(f.flag("e").unwrap_err().status(), 400);
+    }
+
+    fn delete_req(query: &[(&str, &str)], payload: Option<&str>) -> Request {
+        Request {
+            method: "DELETE".into(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            payload: payload.map(str::to_string),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn force_comes_from_the_query_or_the_body() {
+        assert!(!force_flag(&delete_req(&[], None)).unwrap());
+        assert!(force_flag(&delete_req(&[("force", "true")], None)).unwrap());
+        assert!(force_flag(&delete_req(&[("force", " Yes ")], None)).unwrap());
+        assert!(!force_flag(&delete_req(&[("force", "0")], None)).unwrap());
+        assert!(!force_flag(&delete_req(&[("force", "")], None)).unwrap());
+        assert!(force_flag(&delete_req(&[], Some(r#"{"force": true}"#))).unwrap());
+        assert!(force_flag(&delete_req(&[], Some(r#"{"payload": {"force": "1"}}"#))).unwrap());
+        assert!(force_flag(&delete_req(&[], Some("force=on"))).unwrap());
+        assert!(
+            force_flag(&delete_req(
+                &[("force", "false")],
+                Some(r#"{"force": true}"#)
+            ))
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_bad_force_value_is_a_400_naming_it() {
+        let e = force_flag(&delete_req(&[("force", "maybe")], None)).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("force") && e.message.contains("maybe"));
+        let e = force_flag(&delete_req(&[], Some(r#"{"force": "sometimes"}"#))).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            force_flag(&delete_req(&[], Some("{oops")))
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 }

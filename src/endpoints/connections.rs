@@ -9,7 +9,8 @@
 //! validation, masking, the writes) are in [`crate::connection`]; update and delete semantics
 //! are described in [`crate::connection::update`].
 
-use super::body::Fields;
+use super::body::{Fields, force_flag};
+use super::{fail_with_own_text, info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
 use crate::connection::spec::{self, shipped_stanza};
@@ -31,18 +32,15 @@ use std::collections::BTreeSet;
 /// The conf of deployment records, read to refuse deleting a connection still in use.
 const RECORDS_CONF: &str = "dsdl_container";
 
-/// `GET` (list), `POST` (create) and `PUT` (update) on `/mltk/container_connection`.
+/// `GET` (list), `POST` (create) and `PUT` (update) on `/mltk/container_connection`; the
+/// router has already refused other methods.
 pub async fn collection(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
-    let result = match req.method.as_str() {
-        "GET" => list(ctx, req).await,
-        "POST" | "PUT" => save(ctx, req).await,
-        other => Err(ApiError::method_not_allowed(
-            other,
-            "/mltk/container_connection",
-            &["GET", "POST", "PUT"],
-        )),
+    let result = if req.method == "GET" {
+        list(ctx, req).await
+    } else {
+        save(ctx, req).await
     };
-    result.map_err(fail)
+    result.map_err(fail_with_own_text)
 }
 
 /// `GET /mltk/container_connection/{type}`: cluster defaults and the masked stanza.
@@ -66,26 +64,23 @@ pub async fn defaults(
         })))
     }
     .await
-    .map_err(fail)
+    .map_err(fail_with_own_text)
 }
 
-/// `GET` (read for editing) and `DELETE` on `/mltk/container_connection/{type}/{name}`.
+/// `GET` (read for editing) and `DELETE` on `/mltk/container_connection/{type}/{name}`; the
+/// router has already refused other methods.
 pub async fn one(
     ctx: &Context,
     req: &Request,
     container_type: &str,
     name: &str,
 ) -> Result<Outcome, ApiError> {
-    let result = match req.method.as_str() {
-        "GET" => read_one(ctx, req, container_type, name).await,
-        "DELETE" => delete(ctx, req, container_type, name).await,
-        other => Err(ApiError::method_not_allowed(
-            other,
-            "/mltk/container_connection/{container_type}/{connection_name}",
-            &["GET", "DELETE"],
-        )),
+    let result = if req.method == "DELETE" {
+        delete(ctx, req, container_type, name).await
+    } else {
+        read_one(ctx, req, container_type, name).await
     };
-    result.map_err(fail)
+    result.map_err(fail_with_own_text)
 }
 
 /// `GET /mltk/test_container_connection`: the saved docker connection, secrets masked.
@@ -103,7 +98,7 @@ pub async fn saved_docker(ctx: &Context, req: &Request) -> Result<Outcome, ApiEr
         })))
     }
     .await
-    .map_err(fail)
+    .map_err(fail_with_own_text)
 }
 
 /// Every configured connection as a Splunk collection: one entry per type whose stanza has
@@ -181,7 +176,10 @@ async fn save(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     let defaults = shipped_stanza(spec::shipped_defaults()?, ty);
     let writes = build_save(spec, &plan, &current, &defaults, &stored);
     for (key, value) in &writes.secrets {
-        store.set_password(ty.realm(), key, value.expose()).await?;
+        // The listing above says whether each secret exists: one call per secret.
+        store
+            .store_password(ty.realm(), key, value.expose(), stored.contains(key))
+            .await?;
     }
     if !writes.conf.is_empty() {
         write_stanza(&store, ty, &writes.conf).await?;
@@ -195,7 +193,7 @@ async fn save(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     config.insert("container_type".into(), Value::String(ty.as_str().into()));
     let mut messages = Vec::new();
     if !writes.migrated.is_empty() {
-        messages.push(info(format!(
+        messages.push(info(&format!(
             "Moved {} from container_connections.conf into storage/passwords.",
             writes.migrated.join(", ")
         )));
@@ -280,11 +278,11 @@ async fn delete(
 
     let mut messages = Vec::new();
     if !running.is_empty() {
-        messages.push(json!({"type": "WARN", "text": format!(
+        messages.push(warn(&format!(
             "Deleted with force=true while {} still recorded as running ({}); they were not stopped (stopping containers comes with the runtime support). Stop them with POST /mltk/stop_container.",
             count(running.len(), "container is", "containers are"),
             running.join(", ")
-        )}));
+        )));
     }
     let cleared: Map<String, Value> = reset
         .iter()
@@ -329,17 +327,6 @@ fn check_name(stanza: &Stanza, ty: ContainerType, name: &str) -> Result<(), ApiE
     }
 }
 
-/// `force` from the query or the body.
-fn force_flag(req: &Request) -> Result<bool, ApiError> {
-    let mut fields = Fields::from_request(req)?;
-    if let Some(q) = req.query_arg("force") {
-        fields
-            .0
-            .insert("force".into(), Value::String(q.to_string()));
-    }
-    Ok(fields.flag("force")?.unwrap_or(false))
-}
-
 /// The type's stanza, or an empty one when splunkd does not have it.
 async fn read_stanza(store: &SplunkdClient, ty: ContainerType) -> Result<Stanza, ApiError> {
     Ok(store
@@ -373,22 +360,6 @@ async fn stored_names(
         .into_iter()
         .map(|(user, _)| user)
         .collect())
-}
-
-/// The AI Toolkit's failure keys beside Splunk's `messages`.
-fn fail(e: ApiError) -> ApiError {
-    let message = e.message.clone();
-    let has_message = e.legacy.as_ref().is_some_and(|m| m.contains_key("message"));
-    let e = if has_message {
-        e
-    } else {
-        e.with_legacy("message", message)
-    };
-    e.with_legacy("status", "fail")
-}
-
-fn info(text: String) -> Value {
-    json!({"type": "INFO", "text": text})
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {

@@ -19,18 +19,19 @@ use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::router::Route;
 use crate::service::Context;
+use serde_json::{Value, json};
 
 /// Runs the endpoint a route names.
 pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcome, ApiError> {
     let method = req.method.as_str();
     match (method, route) {
         ("GET", Route::Index) => Ok(index::list(ctx, req)),
-        (_, Route::Connections) => connections::collection(ctx, req).await,
+        ("GET" | "POST" | "PUT", Route::Connections) => connections::collection(ctx, req).await,
         ("GET", Route::ConnectionDefaults { container_type }) => {
             connections::defaults(ctx, req, &container_type).await
         }
         (
-            _,
+            "GET" | "DELETE",
             Route::Connection {
                 container_type,
                 name,
@@ -46,6 +47,29 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         }
         (_, other) => Err(not_implemented(method, &other)),
     }
+}
+
+/// Adds the AI Toolkit's failure keys beside Splunk's `messages`: `message` and
+/// `status: "fail"`, which its UI and scripts read.
+fn fail(e: ApiError, message: &str) -> ApiError {
+    e.with_legacy("message", message.to_string())
+        .with_legacy("status", "fail")
+}
+
+/// [`fail`] with the error's own text as `message`.
+fn fail_with_own_text(e: ApiError) -> ApiError {
+    let text = e.message.clone();
+    fail(e, &text)
+}
+
+/// A Splunk `messages` entry of type INFO.
+fn info(text: &str) -> Value {
+    json!({"type": "INFO", "text": text})
+}
+
+/// A Splunk `messages` entry of type WARN.
+fn warn(text: &str) -> Value {
+    json!({"type": "WARN", "text": text})
 }
 
 /// 501 for endpoints whose runtime side has not landed yet.

@@ -8,7 +8,8 @@
 //! Splunk's `messages` where there is something to say. Failures carry a real status with
 //! `messages` plus the toolkit's `message` and `status` keys.
 
-use super::body::{Fields, parse_flag};
+use super::body::force_flag;
+use super::{fail, fail_with_own_text, info, warn};
 use crate::conffile::Stanza;
 use crate::error::ApiError;
 use crate::model::image::{self, Catalog};
@@ -105,10 +106,7 @@ pub async fn image_catalog(ctx: &Context, req: &Request) -> Result<Outcome, ApiE
 /// 404 when there is no record, 409 while the record names a container unless `force=true`
 /// (query argument or body field). The shipped `[__dev__]` record is emptied, not deleted.
 pub async fn delete_record(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {
-    delete(ctx, req, model).await.map_err(|e| {
-        let text = e.message.clone();
-        fail(e, &text)
-    })
+    delete(ctx, req, model).await.map_err(fail_with_own_text)
 }
 
 async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {
@@ -121,9 +119,11 @@ async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, Ap
              GET /mltk/container_data lists the records."
         ))
     };
-    let stored = match model.as_str() {
-        "default" => None,
-        _ => store.get_stanza(record::CONF, &model).await?,
+    // `[default]` is splunkd's inheritance stanza, never a record.
+    let stored = if model == record::DEFAULT_STANZA {
+        None
+    } else {
+        store.get_stanza(record::CONF, &model).await?
     };
     let found = stored.ok_or_else(absent)?;
     let found = record::records(vec![found]).pop().ok_or_else(absent)?;
@@ -197,31 +197,10 @@ async fn empty(store: &SplunkdClient, found: &Stanza, removal: Removal) -> Resul
         .map(|()| Done::Emptied)
 }
 
-/// `force` from the query or the body, in any boolean spelling; either saying true forces.
-fn force_flag(req: &Request) -> Result<bool, ApiError> {
-    let query = match req.query_arg("force").map(str::trim) {
-        None | Some("") => None,
-        Some(v) => Some(parse_flag(v).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "force must be true or false (also accepted: 1/0, yes/no, on/off), not {:?}.",
-                v.chars().take(40).collect::<String>()
-            ))
-        })?),
-    };
-    let body = Fields::from_request(req)?.flag("force")?;
-    Ok(query.unwrap_or(false) || body.unwrap_or(false))
-}
-
 /// The records of dsdl_container.conf, with one list call.
 async fn read_records(ctx: &Context, req: &Request) -> Result<Vec<Stanza>, ApiError> {
     let stanzas = ctx.store(req)?.list_stanzas(record::CONF).await?;
     Ok(record::records(stanzas))
-}
-
-/// Adds the toolkit's failure keys to an error.
-fn fail(e: ApiError, message: &str) -> ApiError {
-    e.with_legacy("message", message.to_string())
-        .with_legacy("status", "fail")
 }
 
 /// At most 20 names, then how many more, so a message stays short with many records.
@@ -239,55 +218,9 @@ fn name_list(names: &[String]) -> String {
     text
 }
 
-fn info(text: &str) -> Value {
-    json!({"type": "INFO", "text": text})
-}
-
-fn warn(text: &str) -> Value {
-    json!({"type": "WARN", "text": text})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(query: &[(&str, &str)], payload: Option<&str>) -> Request {
-        Request {
-            method: "DELETE".into(),
-            query: query
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            payload: payload.map(str::to_string),
-            ..Request::default()
-        }
-    }
-
-    #[test]
-    fn force_comes_from_the_query_or_the_body() {
-        assert!(!force_flag(&req(&[], None)).unwrap());
-        assert!(force_flag(&req(&[("force", "true")], None)).unwrap());
-        assert!(force_flag(&req(&[("force", " Yes ")], None)).unwrap());
-        assert!(!force_flag(&req(&[("force", "0")], None)).unwrap());
-        assert!(!force_flag(&req(&[("force", "")], None)).unwrap());
-        assert!(force_flag(&req(&[], Some(r#"{"force": true}"#))).unwrap());
-        assert!(force_flag(&req(&[], Some(r#"{"payload": {"force": "1"}}"#))).unwrap());
-        assert!(force_flag(&req(&[], Some("force=on"))).unwrap());
-        assert!(force_flag(&req(&[("force", "false")], Some(r#"{"force": true}"#))).unwrap());
-    }
-
-    #[test]
-    fn a_bad_force_value_is_a_400_naming_it() {
-        let e = force_flag(&req(&[("force", "maybe")], None)).unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert!(e.message.contains("force") && e.message.contains("maybe"));
-        let e = force_flag(&req(&[], Some(r#"{"force": "sometimes"}"#))).unwrap_err();
-        assert_eq!(e.status(), 400);
-        assert_eq!(
-            force_flag(&req(&[], Some("{oops"))).unwrap_err().status(),
-            400
-        );
-    }
 
     #[test]
     fn long_name_lists_are_cut() {

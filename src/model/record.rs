@@ -16,6 +16,7 @@
 
 use crate::conffile::Stanza;
 use crate::error::ApiError;
+use crate::names::is_secret_name;
 use serde_json::{Map, Value, json};
 
 /// The conf holding the records.
@@ -25,7 +26,7 @@ pub const CONF: &str = "dsdl_container";
 pub const DEV_RECORD: &str = "__dev__";
 
 /// The stanza splunkd lists for inherited defaults; not a record.
-const DEFAULT_STANZA: &str = "default";
+pub const DEFAULT_STANZA: &str = "default";
 
 /// What `state` says until the runtimes report live state.
 pub const STATE_UNKNOWN: &str = "unknown";
@@ -69,24 +70,14 @@ pub fn is_active(record: &Stanza) -> bool {
     record.get("api_url").is_some_and(|u| !u.trim().is_empty())
 }
 
-/// Whether a key name looks like it holds a secret; such keys never leave the handler.
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.contains("password")
-        || k.contains("passwd")
-        || k.contains("secret")
-        || k.ends_with("token")
-        || k.ends_with("_key")
-        || k == "key"
-}
-
-/// The records among listed stanzas: `[default]` dropped, secret-looking keys removed.
+/// The records among listed stanzas: `[default]` dropped, and keys whose name looks like a
+/// secret ([`is_secret_name`]) removed, so they never leave the handler.
 pub fn records(stanzas: Vec<Stanza>) -> Vec<Stanza> {
     stanzas
         .into_iter()
         .filter(|s| s.name != DEFAULT_STANZA)
         .map(|mut s| {
-            s.entries.retain(|(k, _)| !is_secret_key(k));
+            s.entries.retain(|(k, _)| !is_secret_name(k));
             s
         })
         .collect()

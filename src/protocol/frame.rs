@@ -64,13 +64,6 @@ pub struct Packet {
     pub block: Option<Vec<u8>>,
 }
 
-impl Packet {
-    /// Whether this packet ends the request.
-    pub fn is_end(&self) -> bool {
-        self.opcode & OP_END != 0
-    }
-}
-
 /// A framing failure. After one of these the stream position is unknown, so the only safe
 /// reaction is to stop reading (the driver exits and splunkd starts a fresh process).
 #[derive(Debug)]
@@ -80,11 +73,19 @@ pub enum FrameError {
     /// The stream ended inside a packet.
     UnexpectedEof(&'static str),
     /// A length or count was not an ASCII decimal number.
-    BadNumber { what: &'static str, text: String },
+    BadNumber {
+        /// Which number (`block length`, `command count`, ...).
+        what: &'static str,
+        /// The text found instead (at most a short line).
+        text: String,
+    },
     /// A length or count was over its cap.
     TooLong {
+        /// Which number.
         what: &'static str,
+        /// The length announced.
         len: u64,
+        /// The cap it broke.
         max: usize,
     },
     /// A command string was not UTF-8.

@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use crate::render::{self, Feed, XML_CONTENT_TYPE};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// The body of a reply.
@@ -12,13 +13,8 @@ use serde_json::{Map, Value};
 pub enum Payload {
     /// An object or array: splunkd serialises it as `application/json`.
     Json(Value),
-    /// Text sent verbatim with its own Content-Type.
-    Text {
-        /// Sent as the `Content-Type` header.
-        content_type: String,
-        /// The body.
-        body: String,
-    },
+    /// Text sent verbatim; its Content-Type is among the reply's headers.
+    Text(String),
     /// No body.
     Empty,
 }
@@ -103,17 +99,14 @@ impl Reply {
         Reply {
             status,
             headers: vec![("Content-Type".into(), content_type.into())],
-            payload: Payload::Text {
-                content_type: content_type.into(),
-                body,
-            },
+            payload: Payload::Text(body),
         }
     }
 
     /// The reply JSON bytes written to splunkd. Headers become an object of arrays so repeats
-    /// survive.
+    /// survive. The payload is serialised in place, not copied.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut headers = Map::new();
+        let mut headers: Map<String, Value> = Map::new();
         for (k, v) in &self.headers {
             match headers
                 .entry(k.clone())
@@ -123,17 +116,31 @@ impl Reply {
                 other => *other = Value::Array(vec![Value::String(v.clone())]),
             }
         }
-        let payload = match &self.payload {
-            Payload::Json(v) => v.clone(),
-            Payload::Text { body, .. } => Value::String(body.clone()),
-            Payload::Empty => Value::Null,
+        let wire = Wire {
+            status: self.status,
+            headers: &headers,
+            payload: &self.payload,
         };
-        let mut out = Map::new();
-        out.insert("status".into(), Value::from(self.status));
-        out.insert("headers".into(), Value::Object(headers));
-        out.insert("payload".into(), payload);
-        // Serialising a Value cannot fail.
-        serde_json::to_vec(&Value::Object(out)).unwrap_or_default()
+        // Serialising strings, maps and Values cannot fail.
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+}
+
+/// The reply JSON as splunkd reads it, borrowing the reply's parts.
+#[derive(Serialize)]
+struct Wire<'a> {
+    status: u16,
+    headers: &'a Map<String, Value>,
+    payload: &'a Payload,
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Json(v) => v.serialize(s),
+            Payload::Text(text) => s.serialize_str(text),
+            Payload::Empty => s.serialize_none(),
+        }
     }
 }
 
@@ -171,7 +178,7 @@ mod tests {
     fn feeds_render_as_atom_or_envelope() {
         let feed = Feed::new("mltk", "https://h/services/mltk", vec![]);
         let atom = Reply::render(Ok(Outcome::Feed(feed.clone())), false);
-        assert!(matches!(atom.payload, Payload::Text { .. }));
+        assert!(matches!(atom.payload, Payload::Text(_)));
         let json = Reply::render(Ok(Outcome::Feed(feed)), true);
         assert!(matches!(json.payload, Payload::Json(ref v) if v["paging"]["total"] == 0));
     }

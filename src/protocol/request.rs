@@ -40,8 +40,10 @@ impl fmt::Debug for Secret {
 /// An ordered list of `[name, value]` pairs with repeats kept.
 pub type Pairs = Vec<(String, String)>;
 
-/// One request as splunkd describes it.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One request as splunkd describes it. `Debug` shows the names of headers, cookies, form
+/// fields and query arguments but none of their values, nor the body: any of them may hold a
+/// token or a secret being saved.
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Request {
     /// `GET`, `POST`, `PUT`, `DELETE`, ...
@@ -86,6 +88,33 @@ pub struct Request {
     pub lang: Option<String>,
     /// Explicit REST API version from the URL.
     pub api_version: Option<String>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |pairs: &Pairs| pairs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("rest_path", &self.rest_path)
+            .field("path_info", &self.path_info)
+            .field("output_mode", &self.output_mode)
+            .field("query", &names(&self.query))
+            .field("form", &names(&self.form))
+            .field("headers", &names(&self.headers))
+            .field("cookies", &names(&self.cookies))
+            .field("payload_bytes", &self.payload.as_ref().map(String::len))
+            .field(
+                "payload_base64_bytes",
+                &self.payload_base64.as_ref().map(String::len),
+            )
+            .field("ns", &self.ns)
+            .field("session", &self.session)
+            .field("server", &self.server)
+            .field("restmap", &self.restmap)
+            .field("system_authtoken", &self.system_authtoken)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `ns` of the request.
@@ -322,8 +351,9 @@ mod tests {
     fn parses_the_documented_request() {
         let json = r#"{"method":"POST","rest_path":"/mltk/start_container","path_info":"start_container",
             "output_mode":"json","output_mode_explicit":true,
-            "query":[["a","1"],["a","2"]],"form":[["k","v"]],"headers":[["Authorization","Splunk x"]],
-            "cookies":[],"payload":"{\"x\":1}","ns":{"app":"dsdl"},"session":{"user":"admin","authtoken":"S3CRET-user"},
+            "query":[["a","1"],["a","2"]],"form":[["api_token","S3CRET-form"]],
+            "headers":[["Authorization","Splunk S3CRET-header"]],
+            "cookies":[["splunkd_8089","S3CRET-cookie"]],"payload":"{\"x\":\"S3CRET-body\"}","ns":{"app":"dsdl"},"session":{"user":"admin","authtoken":"S3CRET-user"},
             "server":{"rest_uri":"https://127.0.0.1:8089","guid":"G"},
             "restmap":{"name":"script:x","conf":{"match":"/mltk","passPayload":"true","n":3}},
             "system_authtoken":"S3CRET-system","connection":{"src_ip":"127.0.0.1","ssl":true,"listening_port":8089},
@@ -335,8 +365,8 @@ mod tests {
             vec![("a".into(), "1".into()), ("a".into(), "2".into())]
         );
         assert_eq!(r.query_arg("a"), Some("1"));
-        assert_eq!(r.header("authorization"), Some("Splunk x"));
-        assert_eq!(r.body().unwrap(), br#"{"x":1}"#);
+        assert_eq!(r.header("authorization"), Some("Splunk S3CRET-header"));
+        assert_eq!(r.body().unwrap(), br#"{"x":"S3CRET-body"}"#);
         assert_eq!(r.ns.as_ref().unwrap().app.as_deref(), Some("dsdl"));
         assert!(r.ns.as_ref().unwrap().user.is_none());
         assert_eq!(r.user(), Some("admin"));
@@ -344,6 +374,7 @@ mod tests {
         assert!(r.wants_json());
         let debug = format!("{r:?}");
         assert!(!debug.contains("S3CRET"), "{debug}");
+        assert!(debug.contains("api_token") && debug.contains("Authorization"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The typed store API endpoints use: stanzas of this app's confs through
 //! `configs/conf-<name>` and credentials through `storage/passwords`, always in the namespace
 //! `nobody/<app>` with `output_mode=json`. Each method is one REST call (two for
-//! `set_password` when the credential already exists); a counter records how many were made.
+//! `set_password` when the credential already exists, unless the caller says so with
+//! `store_password`); a counter records how many were made.
 
 use super::config::{OWNER, SplunkdConfig};
 use super::envelope::{self, EntryData};
@@ -62,6 +63,15 @@ impl SplunkdClient<HyperTransport> {
             &config.app,
         ))
     }
+
+    /// A client from explicit settings and a TLS configuration built earlier for
+    /// `config.ca_file` (see [`HyperTransport::with_tls`]).
+    pub fn with_tls(config: &SplunkdConfig, tls: rustls::ClientConfig) -> Result<Self, ApiError> {
+        Ok(Self::with_transport(
+            HyperTransport::with_tls(config, tls)?,
+            &config.app,
+        ))
+    }
 }
 
 /// Which kind of object a call addressed, for the meaning of a 404.
@@ -115,11 +125,7 @@ impl<T: Transport> SplunkdClient<T> {
 
     /// One stanza of `conf`, or None when splunkd does not know it.
     pub async fn get_stanza(&self, conf: &str, name: &str) -> Result<Option<Stanza>, ApiError> {
-        let path = format!(
-            "{}/{}?output_mode=json",
-            self.conf_path(conf)?,
-            segment(name)
-        );
+        let path = self.stanza_path(conf, name)?;
         let reply = self.call(Method::GET, path, None, &[]).await?;
         let entries = self.parse(
             &reply,
@@ -168,11 +174,7 @@ impl<T: Transport> SplunkdClient<T> {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let path = format!(
-            "{}/{}?output_mode=json",
-            self.conf_path(conf)?,
-            segment(name)
-        );
+        let path = self.stanza_path(conf, name)?;
         let mut form = form_urlencoded::Serializer::new(String::new());
         append_keys(&mut form, keys);
         let reply = self
@@ -183,11 +185,7 @@ impl<T: Transport> SplunkdClient<T> {
 
     /// Deletes stanza `name`; false when it did not exist.
     pub async fn delete_stanza(&self, conf: &str, name: &str) -> Result<bool, ApiError> {
-        let path = format!(
-            "{}/{}?output_mode=json",
-            self.conf_path(conf)?,
-            segment(name)
-        );
+        let path = self.stanza_path(conf, name)?;
         let reply = self.call(Method::DELETE, path, None, &[]).await?;
         if reply.status == 404 {
             return Ok(false);
@@ -198,12 +196,7 @@ impl<T: Transport> SplunkdClient<T> {
 
     /// The clear text of credential `<realm>:<user>:`, or None when it is not stored.
     pub async fn get_password(&self, realm: &str, user: &str) -> Result<Option<Secret>, ApiError> {
-        let entity = names::credential_entity(realm, user);
-        let path = format!(
-            "{}/{}?output_mode=json",
-            self.passwords_path(),
-            segment(&entity)
-        );
+        let path = self.credential_path(realm, user);
         let reply = self.call(Method::GET, path, None, &[]).await?;
         let Some(entries) = self.parse(&reply, Missing::Absent, "GET", "storage/passwords")? else {
             return Ok(None);
@@ -255,8 +248,28 @@ impl<T: Transport> SplunkdClient<T> {
         Ok(out)
     }
 
-    /// Stores `value` as credential `<realm>:<user>:`, creating or replacing it.
+    /// Stores `value` as credential `<realm>:<user>:`, creating or replacing it: a create,
+    /// then an update when splunkd says it exists (two calls for an existing credential).
     pub async fn set_password(&self, realm: &str, user: &str, value: &str) -> Result<(), ApiError> {
+        self.store_password(realm, user, value, false).await
+    }
+
+    /// [`SplunkdClient::set_password`] for a caller that already knows (from a listing made
+    /// in the same request) whether the credential exists: an existing one is updated in one
+    /// call. A wrong guess costs the second call but still stores the value.
+    pub async fn store_password(
+        &self,
+        realm: &str,
+        user: &str,
+        value: &str,
+        exists: bool,
+    ) -> Result<(), ApiError> {
+        if exists {
+            match self.update_password(realm, user, value).await {
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                other => return other,
+            }
+        }
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("name", user)
             .append_pair("realm", realm)
@@ -265,30 +278,25 @@ impl<T: Transport> SplunkdClient<T> {
         let reply = self
             .call(Method::POST, path, Some(form.finish()), &[value])
             .await?;
-        if reply.status != 409 {
-            return self.check(&reply, "POST", "storage/passwords");
+        if reply.status == 409 && !exists {
+            return self.update_password(realm, user, value).await;
         }
-        let entity = names::credential_entity(realm, user);
-        let path = format!(
-            "{}/{}?output_mode=json",
-            self.passwords_path(),
-            segment(&entity)
-        );
+        self.check(&reply, "POST", "storage/passwords")
+    }
+
+    /// Replaces the value of the existing credential `<realm>:<user>:`; NotFound when absent.
+    async fn update_password(&self, realm: &str, user: &str, value: &str) -> Result<(), ApiError> {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("password", value)
             .finish();
+        let path = self.credential_path(realm, user);
         let reply = self.call(Method::POST, path, Some(form), &[value]).await?;
         self.check(&reply, "POST", "storage/passwords")
     }
 
     /// Deletes credential `<realm>:<user>:`; false when it did not exist.
     pub async fn delete_password(&self, realm: &str, user: &str) -> Result<bool, ApiError> {
-        let entity = names::credential_entity(realm, user);
-        let path = format!(
-            "{}/{}?output_mode=json",
-            self.passwords_path(),
-            segment(&entity)
-        );
+        let path = self.credential_path(realm, user);
         let reply = self.call(Method::DELETE, path, None, &[]).await?;
         if reply.status == 404 {
             return Ok(false);
@@ -306,8 +314,27 @@ impl<T: Transport> SplunkdClient<T> {
         Ok(format!("{}/configs/conf-{conf}", self.prefix))
     }
 
+    /// `configs/conf-<conf>/<name>` with `output_mode=json`, the name percent-encoded.
+    fn stanza_path(&self, conf: &str, name: &str) -> Result<String, ApiError> {
+        Ok(format!(
+            "{}/{}?output_mode=json",
+            self.conf_path(conf)?,
+            segment(name)
+        ))
+    }
+
     fn passwords_path(&self) -> String {
         format!("{}/storage/passwords", self.prefix)
+    }
+
+    /// `storage/passwords/<realm>:<user>:` with `output_mode=json`, the entity escaped and
+    /// percent-encoded.
+    fn credential_path(&self, realm: &str, user: &str) -> String {
+        format!(
+            "{}/{}?output_mode=json",
+            self.passwords_path(),
+            segment(&names::credential_entity(realm, user))
+        )
     }
 
     /// Sends one call, counting it; an error reply's body has `secrets` masked.
@@ -607,6 +634,28 @@ mod tests {
             "/servicesNS/nobody/my%20app/storage/passwords/r%5C%3Ax%3Ay%3A?output_mode=json"
         );
         assert_eq!(s[2].form.as_deref(), Some("password=hunter2"));
+    }
+
+    #[test]
+    fn a_credential_known_to_exist_is_updated_in_one_call() {
+        let c = client(vec![(200, "{}"), (404, ERR_404), (201, "{}")]);
+        run(async {
+            c.store_password("r", "u", "v1", true).await.unwrap();
+            // Deleted meanwhile: the update's 404 falls back to a create.
+            c.store_password("r", "gone", "v2", true).await.unwrap();
+        });
+        let s = seen(&c);
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s[0].path_and_query,
+            "/servicesNS/nobody/my%20app/storage/passwords/r%3Au%3A?output_mode=json"
+        );
+        assert_eq!(s[0].form.as_deref(), Some("password=v1"));
+        assert_eq!(
+            s[2].path_and_query,
+            "/servicesNS/nobody/my%20app/storage/passwords?output_mode=json"
+        );
+        assert_eq!(s[2].form.as_deref(), Some("name=gone&realm=r&password=v2"));
     }
 
     #[test]

@@ -94,6 +94,18 @@ impl std::fmt::Debug for HyperTransport {
 impl HyperTransport {
     /// Checks the URI and token and builds the TLS client. Needs a Tokio runtime to send.
     pub fn new(config: &SplunkdConfig) -> Result<HyperTransport, ApiError> {
+        Self::with_tls(config, tls::client_config(config.ca_file.as_deref())?)
+    }
+
+    /// [`HyperTransport::new`] with a TLS configuration built earlier from `config.ca_file`
+    /// (see [`tls::client_config`]). A driver builds it once per process: the CA bundle is read
+    /// once, and the configuration's session cache (shared by its clones) lets later requests
+    /// resume their TLS session with splunkd where splunkd allows it, instead of a full
+    /// handshake each.
+    pub fn with_tls(
+        config: &SplunkdConfig,
+        tls: rustls::ClientConfig,
+    ) -> Result<HyperTransport, ApiError> {
         let base = base_uri(&config.rest_uri)?;
         let mut auth = HeaderValue::from_str(&format!("Splunk {}", config.token.expose()))
             .map_err(|_| {
@@ -102,7 +114,6 @@ impl HyperTransport {
                 )
             })?;
         auth.set_sensitive(true);
-        let tls = tls::client_config(config.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.timeout));
@@ -123,11 +134,6 @@ impl HyperTransport {
             timeout: config.timeout,
             ca_file: config.ca_file.clone(),
         })
-    }
-
-    /// The base URI calls go to, for messages.
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     async fn exchange(&self, call: &RestCall) -> Result<RestReply, ApiError> {
