@@ -2,6 +2,7 @@
 //! (`output_mode=json`) and the Atom feed with `s:dict` content (the default, which `| rest`
 //! and Splunk's Python tooling read). Shared by the driver and splunkd-dev.
 
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
 
@@ -22,7 +23,7 @@ pub const XML_CONTENT_TYPE: &str = "text/xml; charset=UTF-8";
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 
 /// A collection reply: one entry per object.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Feed {
     /// Collection name, e.g. `mltk` or `conf-docker_images`.
     pub title: String,
@@ -41,7 +42,7 @@ pub struct Feed {
 }
 
 /// One object of a collection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Entry {
     /// Entry name (`title` in Atom, `name` in JSON).
     pub name: String,
@@ -88,36 +89,10 @@ impl Feed {
         }
     }
 
-    /// Splunk's JSON envelope.
+    /// Splunk's JSON envelope as a value (for callers that want to look inside it; replies
+    /// serialise the feed directly, see the `Serialize` impl).
     pub fn to_json(&self) -> Value {
-        let updated = now_iso();
-        let entries: Vec<Value> = self
-            .entries
-            .iter()
-            .map(|e| {
-                let mut entry = json!({
-                    "name": e.name,
-                    "id": self.entry_url(e),
-                    "updated": updated,
-                    "links": {"alternate": self.entry_path(e)},
-                    "author": e.author,
-                    "content": e.content,
-                });
-                if let Some(acl) = &e.acl {
-                    entry["acl"] = acl.clone();
-                }
-                entry
-            })
-            .collect();
-        json!({
-            "links": {},
-            "origin": self.origin,
-            "updated": updated,
-            "generator": generator(),
-            "entry": entries,
-            "paging": {"total": self.total, "perPage": self.per_page, "offset": self.offset},
-            "messages": messages_json(&self.messages),
-        })
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The Atom feed as Splunk renders it.
@@ -170,17 +145,90 @@ impl Feed {
     }
 }
 
-fn generator() -> Value {
-    json!({"build": env!("CARGO_PKG_VERSION"), "version": env!("CARGO_PKG_VERSION")})
-}
-
-fn messages_json(messages: &[(String, String)]) -> Value {
-    Value::Array(
-        messages
-            .iter()
-            .map(|(t, text)| json!({"type": t, "text": text}))
-            .collect(),
-    )
+/// Splunk's JSON envelope, written straight from the feed's borrowed parts: no intermediate
+/// `Value` tree, which kept a collection reply well inside the per-request budget.
+impl Serialize for Feed {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            links: Map<String, Value>,
+            origin: &'a str,
+            updated: &'a str,
+            generator: Generator,
+            entry: Vec<EntryJson<'a>>,
+            paging: Paging,
+            messages: Vec<Message<'a>>,
+        }
+        #[derive(Serialize)]
+        struct Generator {
+            build: &'static str,
+            version: &'static str,
+        }
+        #[derive(Serialize)]
+        struct EntryJson<'a> {
+            name: &'a str,
+            id: String,
+            updated: &'a str,
+            links: Links,
+            author: &'a str,
+            content: &'a Map<String, Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            acl: Option<&'a Value>,
+        }
+        #[derive(Serialize)]
+        struct Links {
+            alternate: String,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Paging {
+            total: usize,
+            per_page: usize,
+            offset: usize,
+        }
+        #[derive(Serialize)]
+        struct Message<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            text: &'a str,
+        }
+        let updated = now_iso();
+        Envelope {
+            links: Map::new(),
+            origin: &self.origin,
+            updated: &updated,
+            generator: Generator {
+                build: env!("CARGO_PKG_VERSION"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            entry: self
+                .entries
+                .iter()
+                .map(|e| EntryJson {
+                    name: &e.name,
+                    id: self.entry_url(e),
+                    updated: &updated,
+                    links: Links {
+                        alternate: self.entry_path(e),
+                    },
+                    author: &e.author,
+                    content: &e.content,
+                    acl: e.acl.as_ref(),
+                })
+                .collect(),
+            paging: Paging {
+                total: self.total,
+                per_page: self.per_page,
+                offset: self.offset,
+            },
+            messages: self
+                .messages
+                .iter()
+                .map(|(kind, text)| Message { kind, text })
+                .collect(),
+        }
+        .serialize(s)
+    }
 }
 
 /// Splunk's JSON error body: `{"messages":[{"type":"ERROR","text":...}]}`.
@@ -243,10 +291,23 @@ pub fn escape(s: &str) -> String {
 }
 
 /// The current time as Splunk writes it (`2024-01-01T00:00:00+00:00`).
+/// Formatted at most once per second per thread: every reply and log line carries it.
 pub fn now_iso() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S+00:00")
-        .to_string()
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = jiff::Timestamp::now();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now.as_second() {
+            *last = (
+                now.as_second(),
+                now.strftime("%Y-%m-%dT%H:%M:%S+00:00").to_string(),
+            );
+        }
+        last.1.clone()
+    })
 }
 
 #[cfg(test)]

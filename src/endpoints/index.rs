@@ -7,10 +7,18 @@ use crate::render::{Entry, Feed};
 use crate::router::{ENDPOINTS, PREFIX};
 use crate::service::Context;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
-/// Lists [`ENDPOINTS`] with their methods.
+/// Lists [`ENDPOINTS`] with their methods. The entries are built once per process (they are
+/// constants); only the origin differs between requests.
 pub fn list(ctx: &Context, req: &Request) -> Outcome {
-    let entries = ENDPOINTS
+    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
+    let entries = ENTRIES.get_or_init(entries).clone();
+    Outcome::Feed(Feed::new("mltk", ctx.origin(req), entries))
+}
+
+fn entries() -> Vec<Entry> {
+    ENDPOINTS
         .iter()
         .filter(|e| !e.pattern.is_empty())
         .map(|e| {
@@ -36,6 +44,5 @@ pub fn list(ctx: &Context, req: &Request) -> Outcome {
                 content,
             }
         })
-        .collect();
-    Outcome::Feed(Feed::new("mltk", ctx.origin(req), entries))
+        .collect()
 }

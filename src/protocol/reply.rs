@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 /// The body of a reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
+    /// A collection as Splunk's JSON envelope, serialised straight from the feed.
+    Envelope(Feed),
     /// An object or array: splunkd serialises it as `application/json`.
     Json(Value),
     /// Text sent verbatim; its Content-Type is among the reply's headers.
@@ -64,7 +66,7 @@ impl Reply {
             Ok(Outcome::Feed(feed)) if json => Reply {
                 status: 200,
                 headers: Vec::new(),
-                payload: Payload::Json(feed.to_json()),
+                payload: Payload::Envelope(feed),
             },
             Ok(Outcome::Feed(feed)) => Reply::text(200, XML_CONTENT_TYPE, feed.to_atom()),
             Err(e) => Reply::error(&e, json),
@@ -138,6 +140,7 @@ impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Payload::Json(v) => v.serialize(s),
+            Payload::Envelope(feed) => feed.serialize(s),
             Payload::Text(text) => s.serialize_str(text),
             Payload::Empty => s.serialize_none(),
         }
@@ -180,6 +183,9 @@ mod tests {
         let atom = Reply::render(Ok(Outcome::Feed(feed.clone())), false);
         assert!(matches!(atom.payload, Payload::Text(_)));
         let json = Reply::render(Ok(Outcome::Feed(feed)), true);
-        assert!(matches!(json.payload, Payload::Json(ref v) if v["paging"]["total"] == 0));
+        let bytes = json.to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["payload"]["paging"]["total"], 0);
+        assert_eq!(v["payload"]["paging"]["perPage"], 30);
     }
 }
