@@ -407,26 +407,26 @@ async fn passwords_round_trip() {
 }
 
 #[tokio::test]
-async fn refused_tokens_are_forbidden_with_splunkds_text() {
+async fn refused_tokens_are_bad_gateway_with_splunkds_text() {
     let s = start(None).await;
     let limited = SplunkdClient::new(&config(&s.uri, LIMITED_TOKEN)).unwrap();
     let e = limited
         .create_stanza("dsdl_container", "x", &[("k", "v")])
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind, ErrorKind::BadGateway);
     assert!(e.message.contains("admin_all_objects"), "{}", e.message);
     assert_clean(&e);
     let e = limited.set_password("r", "u", PASSWORD).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind, ErrorKind::BadGateway);
     assert_clean(&e);
     let e = limited.get_password("r", "u").await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind, ErrorKind::BadGateway);
     assert_clean(&e);
 
     let wrong = SplunkdClient::new(&config(&s.uri, "not-the-token")).unwrap();
     let e = wrong.list_stanzas("dsdl_container").await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Forbidden);
+    assert_eq!(e.kind, ErrorKind::BadGateway);
     assert!(e.message.contains("call not properly authenticated"));
     assert!(!e.message.contains("not-the-token"));
 }

@@ -398,7 +398,7 @@ impl<T: Transport> SplunkdClient<T> {
 fn clear_password(e: &EntryData) -> Result<Secret, ApiError> {
     e.field("clear_password").map(Secret::new).ok_or_else(|| {
         ApiError::new(
-            ErrorKind::Forbidden,
+            ErrorKind::BadGateway,
             format!(
                 "splunkd did not return the clear text of credential {}; the system token needs the list_storage_passwords capability.",
                 e.name
@@ -408,11 +408,12 @@ fn clear_password(e: &EntryData) -> Result<Secret, ApiError> {
 }
 
 /// The error for a splunkd error reply: splunkd's own message, with a status by kind.
-/// 401 and 403 both become Forbidden (the token was refused or lacks a capability).
+/// 401 and 403 become BadGateway: splunkd already let the caller in, so a refused system token
+/// is a fault of the server's setup (502), not something the caller lacks (403).
 fn reply_error(reply: &RestReply, method: &str, what: &str) -> ApiError {
     let kind = match reply.status {
         400 => ErrorKind::BadRequest,
-        401 | 403 => ErrorKind::Forbidden,
+        401 | 403 => ErrorKind::BadGateway,
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         _ => ErrorKind::BadGateway,
@@ -420,7 +421,9 @@ fn reply_error(reply: &RestReply, method: &str, what: &str) -> ApiError {
     let text = envelope::error_text(&reply.body)
         .unwrap_or_else(|| format!("splunkd answered HTTP {} to {method} {what}.", reply.status));
     let text = match kind {
-        ErrorKind::Forbidden => format!("splunkd refused {method} {what}: {text}"),
+        _ if matches!(reply.status, 401 | 403) => {
+            format!("splunkd refused the system token for {method} {what}: {text}")
+        }
         ErrorKind::BadGateway if !text.starts_with("splunkd") => {
             format!(
                 "splunkd failed {method} {what} (HTTP {}): {text}",
@@ -543,8 +546,8 @@ mod tests {
     fn statuses_map_to_kinds_with_splunkds_text() {
         for (status, kind) in [
             (400, ErrorKind::BadRequest),
-            (401, ErrorKind::Forbidden),
-            (403, ErrorKind::Forbidden),
+            (401, ErrorKind::BadGateway),
+            (403, ErrorKind::BadGateway),
             (404, ErrorKind::NotFound),
             (409, ErrorKind::Conflict),
             (500, ErrorKind::BadGateway),
@@ -681,7 +684,7 @@ mod tests {
             r#"{"entry":[{"name":"r:u:","content":{"realm":"r","username":"u","password":"********"}}]}"#,
         )]);
         let e = run(c.get_password("r", "u")).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert_eq!(e.kind, ErrorKind::BadGateway);
         assert!(e.message.contains("list_storage_passwords"));
     }
 }

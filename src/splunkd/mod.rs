@@ -8,7 +8,7 @@
 //! client and splunkd-dev share.
 //!
 //! Errors are [`crate::error::ApiError`]: splunkd unreachable or too slow → 503 naming the
-//! URI; a splunkd error reply → its own message with 400, 403 (for 401 and 403), 404 or 409,
+//! URI; a splunkd error reply → its own message with 400, 404 or 409 (a refused system token, 401/403, is 502),
 //! anything else 502. No error, log line or `Debug` output carries the token or a password.
 
 pub mod client;
