@@ -153,13 +153,7 @@ impl<T: Transport> SplunkdClient<T> {
         V: AsRef<str>,
     {
         let path = format!("{}?output_mode=json", self.conf_path(conf)?);
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("name", name);
-        append_keys(&mut form, keys);
-        let reply = self
-            .call(Method::POST, path, Some(form.finish()), &[])
-            .await?;
-        self.check(&reply, "POST", &format!("configs/conf-{conf}"))
+        self.post_keys(path, conf, Some(name), keys).await
     }
 
     /// Sets `keys` on the existing stanza `name` (an empty value clears a key); splunkd's 404
@@ -175,7 +169,25 @@ impl<T: Transport> SplunkdClient<T> {
         V: AsRef<str>,
     {
         let path = self.stanza_path(conf, name)?;
+        self.post_keys(path, conf, None, keys).await
+    }
+
+    /// POSTs `keys` (and `name=` when creating) as a form to a conf path.
+    async fn post_keys<K, V>(
+        &self,
+        path: String,
+        conf: &str,
+        name: Option<&str>,
+        keys: &[(K, V)],
+    ) -> Result<(), ApiError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
         let mut form = form_urlencoded::Serializer::new(String::new());
+        if let Some(name) = name {
+            form.append_pair("name", name);
+        }
         append_keys(&mut form, keys);
         let reply = self
             .call(Method::POST, path, Some(form.finish()), &[])
