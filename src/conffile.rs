@@ -35,6 +35,15 @@ impl Stanza {
         }
     }
 
+    /// A stanza holding `pairs` in order (later repeats of a key overwrite earlier ones).
+    pub fn from_pairs(name: impl Into<String>, pairs: &[(&str, &str)]) -> Self {
+        let mut stanza = Stanza::new(name);
+        for (k, v) in pairs {
+            stanza.set(k, *v);
+        }
+        stanza
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries

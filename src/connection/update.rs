@@ -148,13 +148,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn stanza(name: &str, pairs: &[(&str, &str)]) -> Stanza {
-        Stanza {
-            name: name.into(),
-            entries: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Stanza::from_pairs(name, pairs)
     }
 
     fn plan(v: Value) -> SavePlan {

@@ -197,13 +197,7 @@ mod tests {
     use crate::connection::spec::spec;
 
     fn stanza(name: &str, pairs: &[(&str, &str)]) -> Stanza {
-        Stanza {
-            name: name.into(),
-            entries: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        Stanza::from_pairs(name, pairs)
     }
 
     fn set(keys: &[&str]) -> BTreeSet<String> {
