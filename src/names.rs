@@ -152,6 +152,38 @@ pub fn is_secret_name(name: &str) -> bool {
     })
 }
 
+/// The runtime object name for a model: valid as a Docker container name, a DNS-1123 label
+/// and a DNS-1035 label (so also a Kubernetes Service name), at most 63 characters, and
+/// distinct for distinct models (a short hash of the model name is appended, so `My_Model`
+/// and `my-model` never collide).
+pub fn runtime_name(model: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const PREFIX: &str = "mltk-";
+    let mut base = String::new();
+    for c in model.to_ascii_lowercase().chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && (base.is_empty() || base.ends_with('-'))) {
+            base.push(c);
+        }
+    }
+    let hash: String = Sha256::digest(model.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    // 63 = prefix + base + '-' + 8 hex digits.
+    base.truncate(63 - PREFIX.len() - 1 - hash.len());
+    let base = base.trim_matches('-');
+    if base.is_empty() {
+        format!("{PREFIX}{hash}")
+    } else {
+        format!("{PREFIX}{base}-{hash}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +260,33 @@ mod tests {
         ] {
             assert!(!is_secret_name(no), "{no}");
         }
+    }
+
+    #[test]
+    fn runtime_names_are_valid_everywhere_and_distinct() {
+        let dns1035 = |n: &str| {
+            n.len() <= 63
+                && n.starts_with(|c: char| c.is_ascii_lowercase())
+                && n.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        let long = "A".repeat(100);
+        for m in [
+            "__dev__",
+            "My_Model",
+            "my-model",
+            "9lives",
+            "x",
+            long.as_str(),
+            "a.b.c",
+        ] {
+            let n = runtime_name(m);
+            assert!(dns1035(&n), "{m} -> {n}");
+            assert_eq!(n, runtime_name(m));
+        }
+        assert_ne!(runtime_name("My_Model"), runtime_name("my-model"));
+        assert!(runtime_name("__dev__").starts_with("mltk-dev-"));
+        assert_eq!(runtime_name(&long).len(), 63);
     }
 }

@@ -328,7 +328,7 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
         &s,
         "POST",
         "/services/mltk/test_container_connection?output_mode=json",
-        &json!({}),
+        &json!({"container_type": "kubernetes"}),
     );
     assert_eq!(post.status, 501, "{}", post.body);
 
@@ -923,9 +923,16 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
         &s,
         "POST",
         "/services/mltk/test_container_connection?output_mode=json",
-        &docker_body("x", json!({"api_token": canary("test", 9)})),
+        &docker_body(
+            "x",
+            json!({"api_token": canary("test", 9), "docker_url": "unix:///nonexistent/dsdl.sock"}),
+        ),
     );
-    assert_eq!(r.status, 501);
+    assert_eq!(
+        r.status, 503,
+        "a test that cannot connect stores nothing: {}",
+        r.body
+    );
     replies.push(r);
     canaries.push(canary("test", 9));
 

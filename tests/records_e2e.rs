@@ -67,7 +67,8 @@ fn reads_group_count_and_list_the_catalog() {
     let s = DevServer::start("records-read", &[]);
     seed(&s);
 
-    // container_data: every record with its stored keys, the stored status kept, state unknown.
+    // container_data: every record with its stored keys; without a docker connection the live
+    // state of records naming a container is unknown, and records without one are stopped.
     let r = get(&s, "/services/mltk/container_data?output_mode=json");
     assert_eq!(r.status, 200, "{}", r.body);
     let v = json(&r);
@@ -76,13 +77,18 @@ fn reads_group_count_and_list_the_catalog() {
     let config = v["config"].as_object().expect("config");
     let names: Vec<&str> = config.keys().map(String::as_str).collect();
     assert_eq!(names, ["__dev__", "m_dev", "m_nomode", "m_prod"]);
-    assert_eq!(config["m_prod"]["status"], "Active");
+    assert_eq!(
+        config["m_prod"]["status"], "Unknown",
+        "a stored Active is not trusted"
+    );
     assert_eq!(config["m_prod"]["id"], "4f1c0ffee");
     assert_eq!(config["m_prod"]["image"], "mltk-container-golden-cpu:5.2.1");
-    assert!(
-        config.values().all(|c| c["state"] == "unknown"),
-        "{config:?}"
-    );
+    for (name, c) in config {
+        let expected = if c["id"] == "" { "stopped" } else { "unknown" };
+        assert_eq!(c["state"], expected, "{name}: {c:?}");
+    }
+    let warning = v["messages"][0]["text"].as_str().unwrap_or_default();
+    assert!(warning.contains("No docker connection"), "{v}");
     assert_eq!(
         config["__dev__"]["api_url"], "",
         "[__dev__] ships with empty keys"

@@ -5,6 +5,8 @@
 //! | [`index`] | `GET /mltk` |
 //! | [`connections`] | `/mltk/container_connection[/{type}[/{name}]]`, `GET /mltk/test_container_connection` |
 //! | [`records`] | `GET container_data`, `GET container_logs`, `GET start_container`, `GET stop_container`, `DELETE start_container/{model}` |
+//! | [`lifecycle`] | `POST start_container`, `POST stop_container`, container logs, the live state of `container_data` |
+//! | [`test_connection`] | `POST test_container_connection` |
 //!
 //! Shared pieces: [`body`] (request body fields in any encoding) and the store client
 //! ([`crate::splunkd`]) from [`Context::store`].
@@ -12,7 +14,9 @@
 pub mod body;
 pub mod connections;
 mod index;
+pub mod lifecycle;
 pub mod records;
+pub mod test_connection;
 
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::reply::Outcome;
@@ -39,7 +43,14 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         ) => connections::one(ctx, req, &container_type, &name).await,
         ("GET", Route::TestConnection) => connections::saved_docker(ctx, req).await,
         ("GET", Route::ContainerData) => records::container_data(ctx, req).await,
+        ("GET", Route::ContainerLogs) if req.query_arg("model").is_some() => {
+            lifecycle::container_logs(ctx, req).await
+        }
         ("GET", Route::ContainerLogs) => records::dev_prod_groups(ctx, req).await,
+        ("POST", Route::ContainerLogs) => lifecycle::container_logs(ctx, req).await,
+        ("POST", Route::TestConnection) => test_connection::test(ctx, req).await,
+        ("POST", Route::StartContainer) => lifecycle::start(ctx, req).await,
+        ("POST", Route::StopContainer) => lifecycle::stop(ctx, req).await,
         ("GET", Route::StartContainer) => records::counts(ctx, req).await,
         ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,
         ("DELETE", Route::StartContainerModel { model }) => {

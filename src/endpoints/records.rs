@@ -21,17 +21,29 @@ use crate::service::Context;
 use crate::splunkd::SplunkdClient;
 use serde_json::{Value, json};
 
-/// `GET /mltk/container_data`: every record with its stored keys and `state` (live state
-/// joins in with the runtimes; until then it is "unknown" and a message says so).
+/// `GET /mltk/container_data`: every record with its stored keys joined with live state
+/// (`state`, and `status` Active only when the container's API answers now), plus the
+/// containers this search head runs that no record names (`orphans`).
 pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     const FAILED: &str = "Failed to read configuration.";
-    let records = read_records(ctx, req).await.map_err(|e| fail(e, FAILED))?;
-    Ok(Outcome::ok(json!({
+    let store = ctx.store(req).map_err(|e| fail(e, FAILED))?;
+    let records = record::records(
+        store
+            .list_stanzas(record::CONF)
+            .await
+            .map_err(|e| fail(e, FAILED))?,
+    );
+    let (config, orphans, messages) = super::lifecycle::live_rows(&store, req, &records).await;
+    let mut body = json!({
         "message": "Fetched the container successfully",
-        "config": record::container_table(&records),
+        "config": config,
+        "orphans": orphans,
         "status": "success",
-        "messages": [info(record::STATE_NOTE)],
-    })))
+    });
+    if !messages.is_empty() {
+        body["messages"] = Value::Array(messages);
+    }
+    Ok(Outcome::ok(body))
 }
 
 /// `GET /mltk/container_logs`: records grouped into DEV/PROD (by mode) and ACTIVE/INACTIVE
@@ -131,7 +143,22 @@ async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, Ap
 
     let mut messages = Vec::new();
     if let Some(id) = &plan.forced_past {
-        messages.push(warn(&record::forced_warning(&model, id)));
+        // force=true stops the model's containers first; if the engine fails, nothing is
+        // deleted. Without any docker connection there is nothing to stop them through.
+        match super::lifecycle::stop_model(&store, req, &model, Some(&found)).await {
+            Ok((removed, notes)) => {
+                messages.extend(notes);
+                messages.push(warn(&record::forced_note(&model, &removed)));
+            }
+            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {
+                messages.push(warn(&format!(
+                    "Model {model} was recorded as running (container {id}) but no docker \
+                     connection is saved, so its container was not stopped; stop it on its \
+                     engine by hand."
+                )));
+            }
+            Err(e) => return Err(e),
+        }
     }
     let outcome = match plan.removal {
         Removal::Delete => match store.delete_stanza(record::CONF, &model).await {

@@ -7,8 +7,8 @@
 //! - `[default]` is splunkd's inheritance stanza, not a record, and is never reported;
 //! - a record never carries a secret, so token- or password-like keys are dropped from every
 //!   reply even if someone wrote one into the conf;
-//! - the stored `status` is reported as stored, beside `state: "unknown"`, because live state
-//!   is not checked until the runtimes land (a stored `Active` is never trusted);
+//! - live state (`state`, and a `status` of Active only when the API answers now) comes from
+//!   the runtime, joined in [`crate::runtime::state`]; a stored `Active` is never trusted;
 //! - `mode` is compared trimmed and case-insensitively; a record with no mode, or another
 //!   mode, is in neither DEV nor PROD (the toolkit counted it as PROD);
 //! - "active" keeps the toolkit's meaning: an `api_url` is recorded;
@@ -27,14 +27,6 @@ pub const DEV_RECORD: &str = "__dev__";
 
 /// The stanza splunkd lists for inherited defaults; not a record.
 pub const DEFAULT_STANZA: &str = "default";
-
-/// What `state` says until the runtimes report live state.
-pub const STATE_UNKNOWN: &str = "unknown";
-
-/// The note added to `container_data` replies while live state is not checked.
-pub const STATE_NOTE: &str = "Live container state is not checked in this version: `status` is \
-    the value stored in dsdl_container.conf (a stored Active may be stale) and `state` is \
-    \"unknown\".";
 
 /// A record's mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,18 +81,6 @@ pub fn content(record: &Stanza) -> Map<String, Value> {
         .entries
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect()
-}
-
-/// `config` of `GET container_data`: each record's keys plus `state` (not checked yet).
-pub fn container_table(records: &[Stanza]) -> Map<String, Value> {
-    records
-        .iter()
-        .map(|r| {
-            let mut c = content(r);
-            c.insert("state".into(), Value::String(STATE_UNKNOWN.into()));
-            (r.name.clone(), Value::Object(c))
-        })
         .collect()
 }
 
@@ -236,13 +216,20 @@ pub fn emptying(record: &Stanza) -> Removal {
     )
 }
 
-/// The warning for a record removed with `force` while it named a container.
-pub fn forced_warning(model: &str, id: &str) -> String {
-    format!(
-        "Model {model} was recorded as running (container {id}); its record was removed but \
-         the container was not stopped: stopping containers comes with the runtime support of \
-         dsdl-handler. Stop it on its runtime by hand."
-    )
+/// The note for a record removed with `force` while it named a container.
+pub fn forced_note(model: &str, removed: &[String]) -> String {
+    if removed.is_empty() {
+        format!(
+            "Model {model} was recorded as running, but its container no longer exists; the \
+             record was removed."
+        )
+    } else {
+        format!(
+            "Model {model} was running; force=true stopped and removed its container ({}) \
+             before the record was removed.",
+            removed.join(", ")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -295,15 +282,6 @@ mod tests {
         assert_eq!(r.len(), 1);
         let keys: Vec<&str> = r[0].entries.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["id", "api_url"]);
-    }
-
-    #[test]
-    fn container_table_keeps_stored_status_and_says_state_unknown() {
-        let r = records(vec![rec("m", &[("status", "Active"), ("id", "1")])]);
-        let t = container_table(&r);
-        assert_eq!(t["m"]["status"], "Active");
-        assert_eq!(t["m"]["state"], STATE_UNKNOWN);
-        assert_eq!(t["m"]["id"], "1");
     }
 
     #[test]

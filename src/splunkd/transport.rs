@@ -6,6 +6,7 @@ use super::config::SplunkdConfig;
 use super::tls;
 use crate::error::ApiError;
 use crate::protocol::request::Secret;
+use crate::tls::{causes, find_rustls_error};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -259,40 +260,6 @@ fn redact(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
 /// The path of a call without its query, for messages.
 fn path_only(path_and_query: &str) -> &str {
     path_and_query.split('?').next().unwrap_or(path_and_query)
-}
-
-/// The messages of an error and its sources, joined, without repeats.
-fn causes(e: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = err.source();
-    }
-    parts.join(": ")
-}
-
-/// The rustls error somewhere in the chain. io errors wrap it (hyper-rustls wraps it twice)
-/// without exposing it as a source, so nested io errors are unwrapped too.
-fn find_rustls_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let mut inner: Option<&(dyn StdError + 'static)> = Some(err);
-        while let Some(i) = inner {
-            if let Some(r) = i.downcast_ref::<rustls::Error>() {
-                return Some(r);
-            }
-            inner = i
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|b| b as &(dyn StdError + 'static));
-        }
-        next = err.source();
-    }
-    None
 }
 
 #[cfg(test)]

@@ -1,0 +1,179 @@
+//! `POST /mltk/test_container_connection`: checks a Docker connection stage by stage and, when
+//! every stage passes, stores the secrets it was given (an `api_token` is generated when none
+//! is given or stored). The settings are not written: saving is `POST/PUT
+//! container_connection`, which the UI calls next with `updated_config`.
+//!
+//! The body is checked against the connection spec like a save; values it leaves out come from
+//! the saved connection, so `{"container_type": "docker"}` tests what is saved.
+
+use super::body::Fields;
+use super::{info, warn};
+use crate::conffile::Stanza;
+use crate::connection::CONF;
+use crate::connection::spec;
+use crate::connection::validate::plan_save;
+use crate::error::{ApiError, ErrorKind};
+use crate::model::image::{self, Catalog};
+use crate::names::ContainerType;
+use crate::protocol::reply::Outcome;
+use crate::protocol::request::{Request, Secret};
+use crate::runtime::docker::diagnose::diagnose;
+use crate::runtime::secrets::{Secrets, random_token};
+use crate::service::Context;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// Default bound of the whole test.
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(10);
+
+/// `POST /mltk/test_container_connection`.
+pub async fn test(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
+    test_inner(ctx, req).await.map_err(|(e, stages)| {
+        let text = e.message.clone();
+        let e = e.with_legacy("message", text).with_legacy("status", "fail");
+        match stages {
+            Some(s) => e.with_legacy("stages", s),
+            None => e,
+        }
+    })
+}
+
+type Failure = (ApiError, Option<Value>);
+
+async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
+    let bare = |e: ApiError| (e, None);
+    let mut fields = Fields::from_request(req).map_err(bare)?;
+    let ty = match fields.text("container_type").map(|t| t.trim().to_string()) {
+        None => ContainerType::Docker,
+        Some(t) if t.is_empty() => ContainerType::Docker,
+        Some(t) => ContainerType::parse(&t).map_err(bare)?,
+    };
+    if ty == ContainerType::Kubernetes {
+        return Err(bare(ApiError::new(
+            ErrorKind::NotImplemented,
+            "Testing kubernetes connections is not supported by this version of dsdl-handler \
+             yet; container_type=docker is.",
+        )));
+    }
+    fields
+        .0
+        .insert("container_type".into(), Value::String("docker".into()));
+    // The test does not save a name; the spec check wants one.
+    let named = fields
+        .text("connection_name")
+        .is_some_and(|n| !n.trim().is_empty());
+    if !named {
+        fields
+            .0
+            .insert("connection_name".into(), Value::String("test".into()));
+    }
+    let limit = match fields.0.remove("timeout").and_then(|v| match v {
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }) {
+        Some(s) if (1..=60).contains(&s) => Duration::from_secs(s),
+        Some(_) => {
+            return Err(bare(ApiError::bad_request(
+                "timeout must be a whole number of seconds from 1 to 60.",
+            )));
+        }
+        None => DEFAULT_LIMIT,
+    };
+    let spec = spec::spec().map_err(bare)?;
+    let store = ctx.store(req).map_err(bare)?;
+    let (saved, stored, catalog) = tokio::join!(
+        store.get_stanza(CONF, ty.as_str()),
+        store.list_passwords(ty.realm()),
+        store.list_stanzas(image::CONF)
+    );
+    let saved = saved
+        .map_err(bare)?
+        .unwrap_or_else(|| Stanza::new(ty.as_str()));
+    let stored = stored.map_err(bare)?;
+    let stored_names: Vec<String> = stored.iter().map(|(u, _)| u.clone()).collect();
+    // A body without docker_url tests the saved one.
+    if !fields.has("docker_url")
+        && let Some(url) = saved.get("docker_url")
+    {
+        fields
+            .0
+            .insert("docker_url".into(), Value::String(url.to_string()));
+    }
+    let plan = plan_save(spec, &fields, true).map_err(bare)?;
+
+    // The connection under test: saved settings and secrets, overlaid with the body's.
+    let mut stanza = saved.clone();
+    for (k, v) in &plan.settings {
+        stanza.set(k, v.clone());
+    }
+    let mut secrets = Secrets::from_listing(stored);
+    for (k, v) in &plan.secrets {
+        secrets.set(k, v.clone());
+    }
+    let wants_gpu = catalog.map(|c| {
+        Catalog::from_stanzas(&c)
+            .images
+            .iter()
+            .any(|i| i.runtime.to_ascii_lowercase().contains("nvidia"))
+    });
+    let wants_gpu = wants_gpu.unwrap_or(false);
+    let diagnosis = diagnose(&stanza, &secrets, wants_gpu, limit).await;
+    let stages: Vec<Value> = diagnosis.stages.iter().map(|s| s.to_json()).collect();
+    if let Some(failure) = diagnosis.failure {
+        return Err((failure, Some(Value::Array(stages))));
+    }
+
+    // Every stage passed: store the secrets given, and an api_token if there is none.
+    let mut messages = Vec::new();
+    let mut to_store: Vec<(String, Secret)> = plan.secrets.clone();
+    if !to_store.iter().any(|(k, _)| k == "api_token")
+        && !stored_names.iter().any(|n| n == "api_token")
+    {
+        let token = random_token(64).map_err(|e| bare(ApiError::internal(e)))?;
+        to_store.push(("api_token".into(), Secret::new(token)));
+        messages.push(info(
+            "A new api_token was generated and stored for this connection.",
+        ));
+    }
+    for (key, value) in &to_store {
+        let exists = stored_names.iter().any(|n| n == key);
+        store
+            .store_password(ty.realm(), key, value.expose(), exists)
+            .await
+            .map_err(bare)?;
+    }
+    if !to_store.is_empty() {
+        let names: Vec<&str> = to_store.iter().map(|(k, _)| k.as_str()).collect();
+        messages.push(info(&format!(
+            "Stored in storage/passwords: {}.",
+            names.join(", ")
+        )));
+    }
+    if diagnosis.skipped_verify {
+        messages.push(warn(
+            "tls_skip_verify is set: the engine's TLS certificate was NOT verified.",
+        ));
+    }
+    for s in diagnosis
+        .stages
+        .iter()
+        .filter(|s| s.outcome == crate::runtime::docker::diagnose::Outcome::Warning)
+    {
+        messages.push(warn(&format!("{}: {} {}", s.name, s.detail, s.hint)));
+    }
+    let updated: Map<String, Value> = plan
+        .settings
+        .iter()
+        .filter(|(k, _)| named || k != "connection_name")
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    Ok(Outcome::ok(json!({
+        "message": "Container configurations validated successfully",
+        "updated_config": updated,
+        "status": "success",
+        "engine_version": diagnosis.engine_version,
+        "stages": stages,
+        "messages": messages,
+    })))
+}

@@ -1,0 +1,476 @@
+//! The staged test of a Docker connection: each stage says passed, failed, skipped or
+//! warning, with a hint that tells the user what to do. Stages stop at the first failure
+//! (later ones would only repeat it), and the whole test shares one deadline, so an
+//! unreachable engine answers within it instead of hanging.
+//!
+//! Stages: `url` (docker_url and the TLS material parse), `connect` (the socket or TCP port
+//! accepts), `tls` (handshake: CA, client certificate, host name), `ping`, `version` (API
+//! 1.40 or newer), `network` (docker_network exists), `gpu` (the nvidia runtime, a warning
+//! when the catalog offers GPU images and the engine lacks it).
+
+use super::settings::{DockerSettings, Endpoint, parse_url};
+use super::{Engine, engine_tls_config};
+use crate::conffile::Stanza;
+use crate::error::{ApiError, ErrorKind};
+use crate::runtime::secrets::Secrets;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Oldest engine API accepted: 1.40 (Docker 19.03) brought GPU device requests.
+pub const MIN_API: (u32, u32) = (1, 40);
+
+/// How a stage ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fine.
+    Passed,
+    /// The connection cannot be used.
+    Failed,
+    /// Not run (not applicable, or an earlier stage failed).
+    Skipped,
+    /// Usable, with a limitation.
+    Warning,
+}
+
+/// One stage's result.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Stage name.
+    pub name: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What was found.
+    pub detail: String,
+    /// What to do about a failure or warning.
+    pub hint: String,
+}
+
+impl Stage {
+    /// The reply form.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "stage": self.name,
+            "result": match self.outcome {
+                Outcome::Passed => "passed",
+                Outcome::Failed => "failed",
+                Outcome::Skipped => "skipped",
+                Outcome::Warning => "warning",
+            },
+            "detail": self.detail,
+            "hint": self.hint,
+        })
+    }
+}
+
+/// All stages and, when one failed, the error to answer with.
+#[derive(Debug)]
+pub struct Diagnosis {
+    /// Every stage, in order.
+    pub stages: Vec<Stage>,
+    /// The failure (status and message), if any.
+    pub failure: Option<ApiError>,
+    /// The engine's version, when reached.
+    pub engine_version: Option<String>,
+    /// Whether TLS verification was skipped by setting.
+    pub skipped_verify: bool,
+}
+
+const ORDER: [&str; 7] = ["url", "connect", "tls", "ping", "version", "network", "gpu"];
+
+struct Run {
+    stages: Vec<Stage>,
+    deadline: Instant,
+}
+
+impl Run {
+    fn record(&mut self, name: &'static str, outcome: Outcome, detail: String, hint: &str) {
+        self.stages.push(Stage {
+            name,
+            outcome,
+            detail,
+            hint: hint.to_string(),
+        });
+    }
+
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    fn fail(mut self, name: &'static str, e: ApiError, hint: &str, status: ErrorKind) -> Diagnosis {
+        self.record(name, Outcome::Failed, e.message.clone(), hint);
+        for rest in ORDER.iter().skip_while(|s| **s != name).skip(1) {
+            self.record(rest, Outcome::Skipped, "an earlier stage failed".into(), "");
+        }
+        let message = format!(
+            "Docker connection test failed at stage {name}: {} {hint}",
+            e.message
+        );
+        Diagnosis {
+            stages: self.stages,
+            failure: Some(ApiError::new(status, message)),
+            engine_version: None,
+            skipped_verify: false,
+        }
+    }
+}
+
+/// Runs every stage for the connection in `stanza` with `secrets`, within `limit`.
+pub async fn diagnose(
+    stanza: &Stanza,
+    secrets: &Secrets,
+    wants_gpu: bool,
+    limit: Duration,
+) -> Diagnosis {
+    let mut run = Run {
+        stages: Vec::new(),
+        deadline: Instant::now() + limit,
+    };
+
+    // url (and the TLS material, which is part of reading the settings)
+    let raw_url = stanza
+        .get("docker_url")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if let Err(e) = parse_url(&raw_url) {
+        let hint =
+            "Set docker_url to unix:///var/run/docker.sock (local engine) or tcp://host:2376.";
+        return run.fail("url", e, hint, ErrorKind::BadRequest);
+    }
+    let settings = match DockerSettings::from_stanza(stanza, secrets) {
+        Ok(s) => s,
+        Err(e) => {
+            let hint = "Store docker_ca, docker_client_cert and docker_client_key as PEM.";
+            return run.fail("url", e, hint, ErrorKind::BadRequest);
+        }
+    };
+    run.record(
+        "url",
+        Outcome::Passed,
+        format!("docker_url {}", settings.url),
+        "",
+    );
+
+    // connect
+    if let Err((e, hint)) = connect(&settings.endpoint, run.left()).await {
+        return run.fail("connect", e, hint, ErrorKind::Unavailable);
+    }
+    run.record(
+        "connect",
+        Outcome::Passed,
+        "the engine accepts connections".into(),
+        "",
+    );
+
+    // tls
+    match (&settings.endpoint, &settings.tls) {
+        (Endpoint::Tcp { host, port }, Some(tls)) => {
+            match handshake(host, *port, tls, run.left()).await {
+                Ok(()) if tls.skip_verify => run.record(
+                    "tls",
+                    Outcome::Warning,
+                    "handshake done WITHOUT verifying the engine's certificate (tls_skip_verify)"
+                        .into(),
+                    "Store the engine's CA in docker_ca and turn tls_skip_verify off.",
+                ),
+                Ok(()) => run.record(
+                    "tls",
+                    Outcome::Passed,
+                    "the engine's certificate is signed by docker_ca and names the host".into(),
+                    "",
+                ),
+                Err(e) => {
+                    let hint = "Check that docker_ca is the CA of the engine's certificate, that the certificate names the host of docker_url, and that docker_client_cert/docker_client_key are signed by a CA the engine trusts (dockerd --tlsverify --tlscacert).";
+                    return run.fail("tls", e, hint, ErrorKind::BadGateway);
+                }
+            }
+        }
+        (Endpoint::Tcp { .. }, None) => run.record(
+            "tls",
+            Outcome::Warning,
+            "plain tcp: the engine connection is not encrypted".into(),
+            "Use TLS (tcp://host:2376 with docker_ca and a client certificate) for a remote engine.",
+        ),
+        (Endpoint::Unix(_), _) => run.record(
+            "tls",
+            Outcome::Skipped,
+            "unix socket: no TLS".into(),
+            "",
+        ),
+    }
+
+    let engine = match Engine::connect(&settings, run.left().max(Duration::from_millis(1))) {
+        Ok(e) => e,
+        Err(e) => return run.fail("ping", e, "", ErrorKind::Unavailable),
+    };
+
+    // ping
+    if let Err(e) = engine.ping().await {
+        let kind = if e.kind == ErrorKind::Timeout {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::BadGateway
+        };
+        return run.fail(
+            "ping",
+            e,
+            "Check that docker_url points at a Docker engine API, not another service.",
+            kind,
+        );
+    }
+    run.record(
+        "ping",
+        Outcome::Passed,
+        "the engine answered /_ping".into(),
+        "",
+    );
+
+    // version
+    let (version, api) = match engine.version().await {
+        Ok(v) => v,
+        Err(e) => return run.fail("version", e, "", ErrorKind::BadGateway),
+    };
+    if parse_api(&api).is_none_or(|v| v < MIN_API) {
+        let e = ApiError::new(
+            ErrorKind::BadGateway,
+            format!(
+                "the engine speaks API {api:?}; at least {}.{} is needed",
+                MIN_API.0, MIN_API.1
+            ),
+        );
+        return run.fail(
+            "version",
+            e,
+            "Upgrade Docker to 19.03 or newer.",
+            ErrorKind::BadGateway,
+        );
+    }
+    run.record(
+        "version",
+        Outcome::Passed,
+        format!("Docker {version}, API {api}"),
+        "",
+    );
+
+    // network
+    match &settings.network {
+        None => run.record(
+            "network",
+            Outcome::Skipped,
+            "docker_network is not set: the default bridge".into(),
+            "",
+        ),
+        Some(net) => match engine.network_exists(net).await {
+            Ok(true) => run.record(
+                "network",
+                Outcome::Passed,
+                format!("network {net} exists"),
+                "",
+            ),
+            Ok(false) => {
+                let e = ApiError::bad_request(format!(
+                    "the network {net:?} does not exist on the engine"
+                ));
+                let hint =
+                    format!("Create it (docker network create {net}) or clear docker_network.");
+                return run.fail("network", e, &hint, ErrorKind::BadRequest);
+            }
+            Err(e) => return run.fail("network", e, "", ErrorKind::BadGateway),
+        },
+    }
+
+    // gpu
+    if !wants_gpu {
+        run.record(
+            "gpu",
+            Outcome::Skipped,
+            "the catalog offers no GPU image".into(),
+            "",
+        );
+    } else {
+        match engine.has_gpu_runtime().await {
+            Ok(true) => run.record("gpu", Outcome::Passed, "the nvidia runtime is installed".into(), ""),
+            Ok(false) => run.record(
+                "gpu",
+                Outcome::Warning,
+                "the catalog offers GPU images but the engine has no nvidia runtime; GPU starts will be refused".into(),
+                "Install the NVIDIA container toolkit on the Docker host and restart dockerd.",
+            ),
+            Err(e) => return run.fail("gpu", e, "", ErrorKind::BadGateway),
+        }
+    }
+
+    Diagnosis {
+        stages: run.stages,
+        failure: None,
+        engine_version: Some(version),
+        skipped_verify: settings.tls.as_ref().is_some_and(|t| t.skip_verify),
+    }
+}
+
+/// `"1.41"` as (1, 41).
+fn parse_api(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// Opens (and closes) one connection to the engine's socket or port.
+async fn connect(endpoint: &Endpoint, limit: Duration) -> Result<(), (ApiError, &'static str)> {
+    let attempt = async {
+        match endpoint {
+            Endpoint::Unix(path) => tokio::net::UnixStream::connect(path).await.map(|_| ()),
+            Endpoint::Tcp { host, port } => tokio::net::TcpStream::connect((host.as_str(), *port))
+                .await
+                .map(|_| ()),
+        }
+    };
+    let place = match endpoint {
+        Endpoint::Unix(p) => format!("the socket {}", p.display()),
+        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            use std::io::ErrorKind as K;
+            let hint = match e.kind() {
+                K::NotFound => "Start Docker on that host, or fix the socket path in docker_url.",
+                K::PermissionDenied => {
+                    "Let the Splunk user use the socket (e.g. add it to the docker group) and restart Splunk."
+                }
+                K::ConnectionRefused => {
+                    "Nothing listens there: check the host and port in docker_url and that dockerd listens on tcp (-H tcp://0.0.0.0:2376)."
+                }
+                _ => {
+                    "Check docker_url, name resolution and firewalls between Splunk and the engine."
+                }
+            };
+            Err((
+                ApiError::unavailable(format!("cannot connect to {place}: {e}")),
+                hint,
+            ))
+        }
+        Err(_) => Err((
+            ApiError::new(
+                ErrorKind::Timeout,
+                format!("no connection to {place} within {} ms", limit.as_millis()),
+            ),
+            "A firewall may drop the connection; check the host and port in docker_url.",
+        )),
+    }
+}
+
+/// One TLS handshake with the engine, to name a TLS failure precisely.
+async fn handshake(
+    host: &str,
+    port: u16,
+    tls: &super::settings::EngineTls,
+    limit: Duration,
+) -> Result<(), ApiError> {
+    let config = engine_tls_config(tls).map_err(ApiError::bad_request)?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| ApiError::bad_request(format!("{host:?} is not a valid TLS server name")))?;
+    let attempt = async {
+        let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let mut stream = connector.connect(name, tcp).await?;
+        // TLS 1.3 servers report a refused client certificate only after the handshake:
+        // a short read surfaces that alert.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut buf = [0u8; 64];
+        let _answered = stream.read(&mut buf).await?;
+        Ok::<(), std::io::Error>(())
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ApiError::new(
+            ErrorKind::BadGateway,
+            match crate::tls::find_rustls_error(&e) {
+                Some(tls) => crate::tls::explain(tls),
+                None => format!("the TLS handshake failed: {e}"),
+            },
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorKind::Timeout,
+            "the TLS handshake did not finish in time",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stanza(url: &str) -> Stanza {
+        Stanza::from_pairs("docker", &[("docker_url", url)])
+    }
+
+    fn results(d: &Diagnosis) -> Vec<(&str, Outcome)> {
+        d.stages.iter().map(|s| (s.name, s.outcome)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_fails_first_and_skips_the_rest() {
+        let d = diagnose(
+            &stanza("http://x"),
+            &Secrets::default(),
+            false,
+            Duration::from_secs(1),
+        )
+        .await;
+        let f = d.failure.as_ref().unwrap();
+        assert_eq!(f.status(), 400);
+        assert_eq!(results(&d)[0], ("url", Outcome::Failed));
+        assert_eq!(d.stages.len(), ORDER.len());
+        assert!(d.stages[1..].iter().all(|s| s.outcome == Outcome::Skipped));
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_fails_at_connect_with_a_hint() {
+        let d = diagnose(
+            &stanza("unix:///nonexistent/docker.sock"),
+            &Secrets::default(),
+            false,
+            Duration::from_secs(2),
+        )
+        .await;
+        assert_eq!(d.failure.as_ref().unwrap().status(), 503);
+        assert_eq!(
+            results(&d)[..2],
+            [("url", Outcome::Passed), ("connect", Outcome::Failed)]
+        );
+        assert!(
+            d.stages[1].hint.contains("Start Docker"),
+            "{:?}",
+            d.stages[1]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_fails_at_connect_quickly() {
+        let started = Instant::now();
+        let d = diagnose(
+            &stanza("tcp://127.0.0.1:1"),
+            &Secrets::default(),
+            false,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(d.failure.as_ref().unwrap().status(), 503);
+        assert!(
+            d.stages[1].hint.contains("Nothing listens"),
+            "{:?}",
+            d.stages[1]
+        );
+    }
+
+    #[test]
+    fn api_versions_compare() {
+        assert_eq!(parse_api("1.41"), Some((1, 41)));
+        assert!(parse_api("1.39").unwrap() < MIN_API);
+        assert_eq!(parse_api("x"), None);
+    }
+}

@@ -1,0 +1,682 @@
+//! The Docker engine at the edge: one [`Engine`] per request, built from the saved connection
+//! ([`settings`]), every call bounded in time and every failure mapped to a status here (503
+//! unreachable, 504 too slow, 502 the engine refused, 404/409 passed on for the caller to
+//! decide). [`diagnose`] is the staged connection test.
+
+pub mod diagnose;
+pub mod settings;
+
+use super::logs::{Entry, Splitter, Stream};
+use super::plan::{Port, Role, VOLUMES, label};
+use super::state::Observed;
+use crate::error::{ApiError, ErrorKind};
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, PortBinding,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use settings::{DockerSettings, Endpoint, EngineTls};
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// Default bound for one engine call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected engine (nothing is sent until the first call).
+pub struct Engine {
+    docker: Docker,
+    url: String,
+    timeout: Duration,
+}
+
+/// What a container is created from.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// Container name.
+    pub name: String,
+    /// Full image reference.
+    pub image: String,
+    /// `KEY=value` strings.
+    pub env: Vec<String>,
+    /// Labels.
+    pub labels: HashMap<String, String>,
+    /// Published ports.
+    pub ports: Vec<Port>,
+    /// Network to join.
+    pub network: Option<String>,
+    /// Splunk logging driver URL and token.
+    pub logging: Option<(String, String)>,
+    /// Request every GPU (`--gpus all`).
+    pub gpu: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("url", &self.url).finish()
+    }
+}
+
+impl Engine {
+    /// Builds the client for `settings`; only a missing unix socket fails here (503).
+    pub fn connect(settings: &DockerSettings, timeout: Duration) -> Result<Engine, ApiError> {
+        let secs = timeout.as_secs().max(1);
+        let version = bollard::API_DEFAULT_VERSION;
+        let docker = match (&settings.endpoint, &settings.tls) {
+            (Endpoint::Unix(path), _) => {
+                Docker::connect_with_unix(&path.to_string_lossy(), secs, version)
+            }
+            (Endpoint::Tcp { host, port }, None) => {
+                Docker::connect_with_http(&format!("tcp://{host}:{port}"), secs, version)
+            }
+            (Endpoint::Tcp { host, port }, Some(tls)) => {
+                let client = tls_client(tls, timeout)?;
+                let client = std::sync::Arc::new(client);
+                Docker::connect_with_custom_transport(
+                    move |req: bollard::BollardRequest| {
+                        let client = client.clone();
+                        async move { client.request(req).await.map_err(DockerError::from) }
+                    },
+                    Some(format!("https://{host}:{port}")),
+                    secs,
+                    version,
+                )
+            }
+        }
+        .map_err(|e| engine_error(e, "connect", &settings.url))?;
+        Ok(Engine {
+            docker,
+            url: settings.url.clone(),
+            timeout,
+        })
+    }
+
+    /// Runs one engine call within the bound, mapping its failure.
+    async fn call<T>(
+        &self,
+        what: &str,
+        f: impl Future<Output = Result<T, DockerError>>,
+    ) -> Result<T, ApiError> {
+        self.call_within(self.timeout, what, f).await
+    }
+
+    async fn call_within<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        f: impl Future<Output = Result<T, DockerError>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(limit, f).await {
+            Ok(r) => r.map_err(|e| engine_error(e, what, &self.url)),
+            Err(_) => Err(ApiError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "The Docker engine at {} did not answer ({what}) within {} s.",
+                    self.url,
+                    limit.as_secs_f32()
+                ),
+            )),
+        }
+    }
+
+    /// `GET /_ping`.
+    pub async fn ping(&self) -> Result<(), ApiError> {
+        self.call("ping", self.docker.ping()).await.map(|_| ())
+    }
+
+    /// The engine's version and API version.
+    pub async fn version(&self) -> Result<(String, String), ApiError> {
+        let v = self.call("version", self.docker.version()).await?;
+        Ok((
+            v.version.unwrap_or_default(),
+            v.api_version.unwrap_or_default(),
+        ))
+    }
+
+    /// Whether the engine has the `nvidia` runtime (the NVIDIA container toolkit).
+    pub async fn has_gpu_runtime(&self) -> Result<bool, ApiError> {
+        let info = self.call("info", self.docker.info()).await?;
+        Ok(info.runtimes.is_some_and(|r| r.contains_key("nvidia")))
+    }
+
+    /// Whether a network exists.
+    pub async fn network_exists(&self, name: &str) -> Result<bool, ApiError> {
+        match self
+            .call("inspect network", self.docker.inspect_network(name, None))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether an image is present.
+    pub async fn has_image(&self, image: &str) -> Result<bool, ApiError> {
+        match self
+            .call("inspect image", self.docker.inspect_image(image))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pulls an image, bounded by `limit`.
+    pub async fn pull(&self, image: &str, limit: Duration) -> Result<(), ApiError> {
+        let (name, tag) = split_tag(image);
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(name)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        let pull = async {
+            while let Some(item) = stream.next().await {
+                item?;
+            }
+            Ok(())
+        };
+        self.call_within(limit, &format!("pull {image}"), pull)
+            .await
+    }
+
+    /// Creates the shared named volumes (labelled as this manager's) if missing.
+    pub async fn ensure_volumes(&self, labels: &HashMap<String, String>) -> Result<(), ApiError> {
+        for (name, _, _) in VOLUMES {
+            let request = VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            };
+            self.call("create volume", self.docker.create_volume(request))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Containers carrying the label `key=value`, or `key` with any value when `value` is
+    /// empty (running or not).
+    pub async fn list_labelled(&self, key: &str, value: &str) -> Result<Vec<Observed>, ApiError> {
+        let filter = if value.is_empty() {
+            key.to_string()
+        } else {
+            format!("{key}={value}")
+        };
+        let filters = HashMap::from([("label", vec![filter.as_str()])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .call(
+                "list containers",
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Observed {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    exit_code: None,
+                    oom_killed: false,
+                    model: labels.get(label::MODEL).cloned(),
+                    manager_id: labels.get(label::MANAGER_ID).cloned(),
+                }
+            })
+            .collect())
+    }
+
+    /// A container's state, exit code and published ports; `None` when it does not exist.
+    pub async fn inspect(&self, id: &str) -> Result<Option<Inspected>, ApiError> {
+        let info = match self
+            .call("inspect container", self.docker.inspect_container(id, None))
+            .await
+        {
+            Ok(i) => i,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let labels = info
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let state = info.state.unwrap_or_default();
+        let ports = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(key, bindings)| {
+                let container: u16 = key.split('/').next()?.parse().ok()?;
+                let host = bindings?
+                    .into_iter()
+                    .find_map(|b| b.host_port?.parse::<u16>().ok())?;
+                Some((container, host))
+            })
+            .collect();
+        Ok(Some(Inspected {
+            observed: Observed {
+                id: info.id.unwrap_or_default(),
+                name: info
+                    .name
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_string(),
+                state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+                exit_code: state.exit_code,
+                oom_killed: state.oom_killed.unwrap_or(false),
+                model: labels.get(label::MODEL).cloned(),
+                manager_id: labels.get(label::MANAGER_ID).cloned(),
+            },
+            labels,
+            ports,
+        }))
+    }
+
+    /// Creates a container; a name already taken is a 409.
+    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, ApiError> {
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .call(
+                "create container",
+                self.docker
+                    .create_container(Some(options), container_body(spec)),
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Starts a created container.
+    pub async fn start(&self, id: &str) -> Result<(), ApiError> {
+        self.call("start container", self.docker.start_container(id, None))
+            .await
+    }
+
+    /// Stops (with `grace` before SIGKILL) and removes a container; `false` when it did not
+    /// exist.
+    pub async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<bool, ApiError> {
+        let secs = grace.as_secs() as i32;
+        let stop = StopContainerOptionsBuilder::default().t(secs).build();
+        match self
+            .call_within(
+                self.timeout + grace,
+                "stop container",
+                self.docker.stop_container(id, Some(stop)),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        self.remove(id).await
+    }
+
+    /// Removes a container by force; `false` when it did not exist.
+    pub async fn remove(&self, id: &str) -> Result<bool, ApiError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self
+            .call(
+                "remove container",
+                self.docker.remove_container(id, Some(options)),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The last `tail` lines of a container's logs (since a Unix time when given).
+    pub async fn logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+    ) -> Result<Vec<Entry>, ApiError> {
+        let tail = tail.to_string();
+        let mut options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&tail);
+        if let Some(since) = since {
+            options = options.since(since.clamp(0, i32::MAX as i64) as i32);
+        }
+        let mut stream = self.docker.logs(id, Some(options.build()));
+        let read = async {
+            let mut splitter = Splitter::new();
+            while let Some(chunk) = stream.next().await {
+                match chunk? {
+                    LogOutput::StdOut { message } => splitter.push(Stream::Stdout, &message),
+                    LogOutput::StdErr { message } => splitter.push(Stream::Stderr, &message),
+                    LogOutput::Console { message } => splitter.push(Stream::Console, &message),
+                    LogOutput::StdIn { .. } => {}
+                }
+            }
+            Ok(splitter.finish())
+        };
+        self.call("read logs", read).await
+    }
+}
+
+/// What inspecting a container tells.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// State and identity.
+    pub observed: Observed,
+    /// Its labels.
+    pub labels: HashMap<String, String>,
+    /// Container port to published host port.
+    pub ports: Vec<(u16, u16)>,
+}
+
+impl Inspected {
+    /// The host port of each published role.
+    pub fn published(&self, ports: &[Port]) -> Vec<(Role, u16)> {
+        ports
+            .iter()
+            .filter_map(|p| {
+                self.ports
+                    .iter()
+                    .find(|(c, _)| *c == p.container)
+                    .map(|(_, h)| (p.role, *h))
+            })
+            .collect()
+    }
+}
+
+/// The engine's create body for a spec.
+pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let port_key = |p: &Port| format!("{}/tcp", p.container);
+    let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                port_key(p),
+                Some(vec![PortBinding {
+                    host_ip: None,
+                    host_port: Some(p.host.map(|h| h.to_string()).unwrap_or_default()),
+                }]),
+            )
+        })
+        .collect();
+    let binds = VOLUMES
+        .iter()
+        .map(|(v, path, ro)| format!("{v}:{path}:{}", if *ro { "ro" } else { "rw" }))
+        .collect();
+    let log_config = spec
+        .logging
+        .as_ref()
+        .map(|(url, token)| HostConfigLogConfig {
+            typ: Some("splunk".into()),
+            config: Some(HashMap::from([
+                ("splunk-url".to_string(), url.clone()),
+                ("splunk-token".to_string(), token.clone()),
+            ])),
+        });
+    let device_requests = spec.gpu.then(|| {
+        vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            count: Some(-1),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..Default::default()
+        }]
+    });
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(spec.env.clone()),
+        labels: Some(spec.labels.clone()),
+        exposed_ports: Some(spec.ports.iter().map(port_key).collect()),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            binds: Some(binds),
+            network_mode: spec.network.clone(),
+            log_config,
+            device_requests,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `repo/name:tag` into name and tag (`latest` when none); a `:` in a registry host port is
+/// not a tag.
+pub fn split_tag(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (image, "latest"),
+    }
+}
+
+/// The request body type bollard sends (its own alias is crate-private).
+type EngineBody = http_body_util::Either<
+    http_body_util::Full<hyper::body::Bytes>,
+    http_body_util::StreamBody<
+        std::pin::Pin<
+            Box<
+                dyn futures_util::Stream<
+                        Item = Result<hyper::body::Frame<hyper::body::Bytes>, std::io::Error>,
+                    > + Send,
+            >,
+        >,
+    >,
+>;
+
+/// The hyper client for a TLS engine, with our rustls settings (CA and client certificate
+/// from the stored PEMs, in memory; no temporary files).
+fn tls_client(
+    tls: &EngineTls,
+    timeout: Duration,
+) -> Result<
+    hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        EngineBody,
+    >,
+    ApiError,
+> {
+    let config = engine_tls_config(tls).map_err(ApiError::bad_request)?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(https),
+    )
+}
+
+/// The rustls settings for a TLS engine; an error names the unusable PEM.
+pub fn engine_tls_config(tls: &EngineTls) -> Result<rustls::ClientConfig, String> {
+    use crate::tls::{Verify, client_auth_from_pem, client_config, roots_from_pem};
+    let verify = match (&tls.ca, tls.skip_verify) {
+        (_, true) => Verify::AcceptAny,
+        (Some(ca), false) => Verify::Anchors {
+            roots: roots_from_pem(ca).map_err(|e| format!("docker_ca cannot be used: {e}"))?,
+            hostname: true,
+        },
+        (None, false) => return Err("docker_ca is required for TLS".into()),
+    };
+    let auth = match &tls.client {
+        Some((cert, key)) => Some(
+            client_auth_from_pem(cert, key)
+                .map_err(|e| format!("docker_client_cert/docker_client_key: {e}"))?,
+        ),
+        None => None,
+    };
+    client_config(verify, auth)
+}
+
+/// Maps a bollard error: what the engine said, or why it could not be reached.
+pub fn engine_error(e: DockerError, what: &str, url: &str) -> ApiError {
+    match e {
+        DockerError::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
+            let kind = match status_code {
+                404 => ErrorKind::NotFound,
+                409 => ErrorKind::Conflict,
+                _ => ErrorKind::BadGateway,
+            };
+            ApiError::new(
+                kind,
+                format!(
+                    "The Docker engine at {url} refused to {what} ({status_code}): {}",
+                    message.trim()
+                ),
+            )
+        }
+        DockerError::SocketNotFoundError(path) => ApiError::unavailable(format!(
+            "The Docker engine socket {path} does not exist: is Docker running on this host, \
+             and is docker_url right?"
+        )),
+        DockerError::RequestTimeoutError => ApiError::new(
+            ErrorKind::Timeout,
+            format!("The Docker engine at {url} did not answer ({what}) in time."),
+        ),
+        other => {
+            let chain = crate::tls::causes(&other);
+            if let Some(tls) = crate::tls::find_rustls_error(&other) {
+                return ApiError::new(
+                    ErrorKind::BadGateway,
+                    format!(
+                        "TLS with the Docker engine at {url} failed: {}.",
+                        crate::tls::explain(tls)
+                    ),
+                );
+            }
+            let unreachable = matches!(
+                other,
+                DockerError::HyperLegacyError { .. }
+                    | DockerError::IOError { .. }
+                    | DockerError::HyperResponseError { .. }
+            );
+            if unreachable {
+                ApiError::unavailable(format!(
+                    "The Docker engine at {url} cannot be reached ({what}): {chain}"
+                ))
+            } else {
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    format!("The Docker engine at {url} failed to {what}: {chain}"),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_split_without_confusing_registry_ports() {
+        assert_eq!(split_tag("splunk/img:5.2.1"), ("splunk/img", "5.2.1"));
+        assert_eq!(split_tag("reg:5000/img"), ("reg:5000/img", "latest"));
+        assert_eq!(split_tag("reg:5000/img:1"), ("reg:5000/img", "1"));
+        assert_eq!(split_tag("img"), ("img", "latest"));
+    }
+
+    #[test]
+    fn create_body_publishes_ports_volumes_and_gpu() {
+        let spec = ContainerSpec {
+            name: "mltk-m-1".into(),
+            image: "r/i:1".into(),
+            env: vec!["A=1".into()],
+            labels: HashMap::from([("k".into(), "v".into())]),
+            ports: super::super::plan::ports(super::super::plan::Mode::Dev, "__dev__"),
+            network: Some("net".into()),
+            logging: Some(("http://hec".into(), "t".into())),
+            gpu: true,
+        };
+        let body = container_body(&spec);
+        let host = body.host_config.unwrap();
+        let bindings = host.port_bindings.unwrap();
+        assert_eq!(bindings.len(), 5);
+        let mlflow = bindings["6000/tcp"].as_ref().unwrap();
+        assert_eq!(mlflow[0].host_port.as_deref(), Some("6060"));
+        assert_eq!(
+            host.binds.unwrap()[1],
+            "mltk-container-app:/srv/backup/app:ro"
+        );
+        assert_eq!(host.network_mode.as_deref(), Some("net"));
+        assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("splunk"));
+        assert_eq!(host.device_requests.unwrap()[0].count, Some(-1));
+        let prod = ContainerSpec {
+            ports: super::super::plan::ports(super::super::plan::Mode::Prod, "m"),
+            gpu: false,
+            logging: None,
+            ..spec
+        };
+        let host = container_body(&prod).host_config.unwrap();
+        let bindings = host.port_bindings.unwrap();
+        assert_eq!(
+            bindings["5000/tcp"].as_ref().unwrap()[0]
+                .host_port
+                .as_deref(),
+            Some("")
+        );
+        assert!(host.device_requests.is_none() && host.log_config.is_none());
+    }
+
+    #[test]
+    fn engine_errors_map_to_statuses() {
+        let e = engine_error(
+            DockerError::DockerResponseServerError {
+                status_code: 404,
+                message: "No such image".into(),
+            },
+            "inspect image",
+            "unix:///s",
+        );
+        assert_eq!(e.status(), 404);
+        let e = engine_error(
+            DockerError::DockerResponseServerError {
+                status_code: 500,
+                message: "boom".into(),
+            },
+            "create container",
+            "unix:///s",
+        );
+        assert_eq!(e.status(), 502);
+        let e = engine_error(
+            DockerError::SocketNotFoundError("/nope.sock".into()),
+            "ping",
+            "unix:///nope.sock",
+        );
+        assert_eq!(e.status(), 503);
+        assert!(e.message.contains("/nope.sock"));
+        assert_eq!(
+            engine_error(DockerError::RequestTimeoutError, "ping", "u").status(),
+            504
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! Client TLS settings shared by every outgoing connection (splunkd, a Docker engine over
+//! tcp, a container's HTTPS API): trust anchors from PEM, an optional client certificate, and
+//! the two explicit relaxations a setting can ask for (no host name check, no verification).
+//! rustls with the ring provider only.
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::sync::Arc;
+
+/// How the server's certificate is checked.
+#[derive(Debug, Clone)]
+pub enum Verify {
+    /// Chain to these anchors; the host name is checked when `hostname` is true.
+    Anchors {
+        /// The trusted CAs.
+        roots: RootCertStore,
+        /// Whether the certificate must name the host.
+        hostname: bool,
+    },
+    /// Accept any certificate (an explicit per-connection opt-out, or splunkd's own
+    /// self-signed management port); the handshake signatures are still checked.
+    AcceptAny,
+}
+
+/// A client certificate and its key, presented when the server asks.
+pub struct ClientAuth {
+    /// The certificate chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// Its private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// The trust anchors of a PEM bundle; an error says what is wrong with it.
+pub fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("invalid PEM: {e}"))?;
+        store
+            .add(cert)
+            .map_err(|e| format!("invalid certificate: {e}"))?;
+    }
+    if store.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    Ok(store)
+}
+
+/// A client certificate and key from PEM; an error says which part is wrong.
+pub fn client_auth_from_pem(cert: &[u8], key: &[u8]) -> Result<ClientAuth, String> {
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the client certificate is not valid PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("the client certificate holds no certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key)
+        .map_err(|e| format!("the client key is not a PEM private key: {e}"))?;
+    Ok(ClientAuth { chain, key })
+}
+
+/// The client configuration for `verify` and an optional client certificate.
+pub fn client_config(verify: Verify, auth: Option<ClientAuth>) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let algorithms = provider.signature_verification_algorithms;
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?;
+    let verifier: Arc<dyn ServerCertVerifier> = match verify {
+        Verify::Anchors { roots, hostname } => {
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("TLS setup failed: {e}"))?;
+            if hostname {
+                webpki
+            } else {
+                Arc::new(ChainOnly { webpki })
+            }
+        }
+        Verify::AcceptAny => Arc::new(AcceptAny { algorithms }),
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match auth {
+        Some(a) => builder
+            .with_client_auth_cert(a.chain, a.key)
+            .map_err(|e| format!("the client certificate and key do not fit together: {e}")),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// Checks the chain but not the host name (`endpoint_cert_check_hostname = false`).
+#[derive(Debug)]
+struct ChainOnly {
+    webpki: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+            | Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForNameContext { .. },
+            )) => {
+                // rustls checks the chain first and the name last: a name error means the
+                // chain was accepted.
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// Accepts any server certificate but still verifies that the server holds its key.
+#[derive(Debug)]
+struct AcceptAny {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// What a failed handshake means, in words a user can act on.
+pub fn explain(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            "the server's certificate is not signed by the configured CA".into()
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => "the server's certificate does not name the host in the URL".into(),
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired".into()
+        }
+        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "the server's certificate is not valid yet (check the clocks)".into()
+        }
+        rustls::Error::AlertReceived(A::CertificateRequired | A::HandshakeFailure)
+        | rustls::Error::AlertReceived(A::BadCertificate | A::UnknownCA) => {
+            "the server refused the client certificate (missing, or not signed by a CA it trusts)"
+                .into()
+        }
+        other => format!("the TLS handshake failed: {other}"),
+    }
+}
+
+/// The messages of an error and its sources, joined, without repeats.
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// The rustls error somewhere in the chain. io errors wrap it (hyper-rustls wraps it twice)
+/// without exposing it as a source, so nested io errors are unwrapped too.
+pub fn find_rustls_error<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let mut inner: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(i) = inner {
+            if let Some(r) = i.downcast_ref::<rustls::Error>() {
+                return Some(r);
+            }
+            inner = i
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|b| b as &(dyn std::error::Error + 'static));
+        }
+        next = err.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_without_certificates_are_refused() {
+        assert!(roots_from_pem(b"nothing here").is_err());
+        assert!(client_auth_from_pem(b"", b"").is_err());
+    }
+
+    #[test]
+    fn a_generated_ca_is_accepted_and_configs_build() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        let roots = roots_from_pem(cert.pem().as_bytes()).unwrap();
+        assert_eq!(roots.len(), 1);
+        let auth =
+            client_auth_from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+        for hostname in [true, false] {
+            let verify = Verify::Anchors {
+                roots: roots.clone(),
+                hostname,
+            };
+            assert!(client_config(verify, None).is_ok());
+        }
+        assert!(client_config(Verify::AcceptAny, Some(auth)).is_ok());
+    }
+
+    #[test]
+    fn handshake_failures_are_explained() {
+        let e = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(explain(&e).contains("not signed by the configured CA"));
+        let e = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        assert!(explain(&e).contains("client certificate"));
+    }
+}
