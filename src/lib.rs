@@ -24,6 +24,7 @@ pub mod package;
 pub mod protocol;
 pub mod render;
 pub mod router;
+#[cfg(feature = "runtimes")]
 pub mod runtime;
 pub mod service;
 pub mod splunkd;

@@ -148,19 +148,27 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     let token = match conn.secrets.get("api_token") {
         Some(t) => t.clone(),
         None => {
-            let t = Secret::new(random_token(64).map_err(ApiError::internal)?);
-            store
-                .store_password(
-                    ContainerType::Docker.realm(),
-                    "api_token",
-                    t.expose(),
-                    false,
-                )
-                .await?;
+            let realm = ContainerType::Docker.realm();
+            let fresh = Secret::new(random_token(64).map_err(ApiError::internal)?);
+            let t = if store
+                .create_password(realm, "api_token", fresh.expose())
+                .await?
+            {
+                messages.push(info(
+                    "No api_token was stored; a new one was generated and stored for this \
+                     connection.",
+                ));
+                fresh
+            } else {
+                // Another request stored one first: use that one.
+                store
+                    .get_password(realm, "api_token")
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::conflict("The api_token changed during the start; try again.")
+                    })?
+            };
             conn.secrets.set("api_token", t.clone());
-            messages.push(info(
-                "No api_token was stored; a new one was generated and stored for this connection.",
-            ));
             t
         }
     };
@@ -209,6 +217,12 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
         match ours(&existing, &manager, &spec_hash) {
             Mine::Same if existing.observed.state == "running" => {
                 return ctx.already_running(existing, messages).await;
+            }
+            Mine::Same if existing.observed.state == "created" => {
+                // Another process may be starting it right now: wait for it.
+                if let Some(done) = ctx.lost_race(messages.clone()).await? {
+                    return Ok(done);
+                }
             }
             Mine::Same | Mine::Stale => {
                 // Stopped or left over: replace it.
@@ -271,7 +285,12 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
         Ok(id) => id,
         Err(e) if e.kind == ErrorKind::Conflict => {
             // Another process created it between our check and our create.
-            return ctx.lost_race(messages).await;
+            return ctx.lost_race(messages).await?.ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "Another start of model {} was in progress; try again in a moment.",
+                    want.model
+                ))
+            });
         }
         Err(e) => return Err(e),
     };
@@ -495,21 +514,19 @@ impl StartCtx<'_> {
         ))
     }
 
-    /// Another process created the container first: report it once it runs.
-    async fn lost_race(&self, messages: Vec<Value>) -> Result<Outcome, ApiError> {
+    /// Another process created the container first: report it once it runs. `None` when
+    /// it never ran and was removed as a leftover (the caller may create it afresh).
+    async fn lost_race(&self, messages: Vec<Value>) -> Result<Option<Outcome>, ApiError> {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
-            let current = self.engine.inspect(&self.spec.name).await?;
-            match current {
+            match self.engine.inspect(&self.spec.name).await? {
                 Some(c) if c.observed.state == "running" => {
                     let spec = plan::spec_hash(&self.spec.image, self.want.mode, self.want.gpu);
                     return match ours(&c, self.manager, &spec) {
                         Mine::Same => {
                             let urls = self.urls(&c)?;
-                            Ok(with_messages(
-                                self.reply(&c.observed.id, &urls, Phase::Starting, false),
-                                messages,
-                            ))
+                            let reply = self.reply(&c.observed.id, &urls, Phase::Starting, false);
+                            Ok(Some(with_messages(reply, messages)))
                         }
                         _ => Err(ApiError::conflict(format!(
                             "Another start of model {} created a different container at the \
@@ -518,12 +535,19 @@ impl StartCtx<'_> {
                         ))),
                     };
                 }
-                Some(_) if Instant::now() < until => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
+                Some(c) if c.observed.state == "created" && Instant::now() >= until => {
+                    // Created but never started (a start that died half-way): a leftover.
+                    self.engine.remove(&c.observed.id).await?;
+                    return Ok(None);
                 }
-                _ => {
+                // The engine reserves a name before the container can be inspected, so a
+                // container that is not there yet is waited for too.
+                _ if Instant::now() < until => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => {
+                    let seen = other.map_or("gone".to_string(), |c| c.observed.state);
                     return Err(ApiError::conflict(format!(
-                        "Another start of model {} is in progress; try again in a moment.",
+                        "Another start of model {} is in progress (its container is {seen}); \
+                         try again in a moment.",
                         self.want.model
                     )));
                 }

@@ -14,8 +14,10 @@
 pub mod body;
 pub mod connections;
 mod index;
+#[cfg(feature = "runtimes")]
 pub mod lifecycle;
 pub mod records;
+#[cfg(feature = "runtimes")]
 pub mod test_connection;
 
 use crate::error::{ApiError, ErrorKind};
@@ -43,13 +45,18 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         ) => connections::one(ctx, req, &container_type, &name).await,
         ("GET", Route::TestConnection) => connections::saved_docker(ctx, req).await,
         ("GET", Route::ContainerData) => records::container_data(ctx, req).await,
+        #[cfg(feature = "runtimes")]
         ("GET", Route::ContainerLogs) if req.query_arg("model").is_some() => {
             lifecycle::container_logs(ctx, req).await
         }
         ("GET", Route::ContainerLogs) => records::dev_prod_groups(ctx, req).await,
+        #[cfg(feature = "runtimes")]
         ("POST", Route::ContainerLogs) => lifecycle::container_logs(ctx, req).await,
+        #[cfg(feature = "runtimes")]
         ("POST", Route::TestConnection) => test_connection::test(ctx, req).await,
+        #[cfg(feature = "runtimes")]
         ("POST", Route::StartContainer) => lifecycle::start(ctx, req).await,
+        #[cfg(feature = "runtimes")]
         ("POST", Route::StopContainer) => lifecycle::stop(ctx, req).await,
         ("GET", Route::StartContainer) => records::counts(ctx, req).await,
         ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,

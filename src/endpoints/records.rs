@@ -33,7 +33,10 @@ pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, Api
             .await
             .map_err(|e| fail(e, FAILED))?,
     );
+    #[cfg(feature = "runtimes")]
     let (config, orphans, messages) = super::lifecycle::live_rows(&store, req, &records).await;
+    #[cfg(not(feature = "runtimes"))]
+    let (config, orphans, messages) = stored_rows(&records);
     let mut body = json!({
         "message": "Fetched the container successfully",
         "config": config,
@@ -145,7 +148,11 @@ async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, Ap
     if let Some(id) = &plan.forced_past {
         // force=true stops the model's containers first; if the engine fails, nothing is
         // deleted. Without any docker connection there is nothing to stop them through.
-        match super::lifecycle::stop_model(&store, req, &model, Some(&found)).await {
+        #[cfg(feature = "runtimes")]
+        let stopped = super::lifecycle::stop_model(&store, req, &model, Some(&found)).await;
+        #[cfg(not(feature = "runtimes"))]
+        let stopped: Result<(Vec<String>, Vec<Value>), ApiError> = Err(ApiError::not_found(""));
+        match stopped {
             Ok((removed, notes)) => {
                 messages.extend(notes);
                 messages.push(warn(&record::forced_note(&model, &removed)));
@@ -222,6 +229,21 @@ async fn empty(store: &SplunkdClient, found: &Stanza, removal: Removal) -> Resul
         .update_stanza(record::CONF, &found.name, &pairs)
         .await
         .map(|()| Done::Emptied)
+}
+
+/// Without runtime support: the stored keys only, with an unknown state.
+#[cfg(not(feature = "runtimes"))]
+fn stored_rows(records: &[Stanza]) -> (serde_json::Map<String, Value>, Vec<Value>, Vec<Value>) {
+    let rows = records
+        .iter()
+        .map(|r| {
+            let mut c = record::content(r);
+            c.insert("state".into(), Value::String("unknown".into()));
+            (r.name.clone(), Value::Object(c))
+        })
+        .collect();
+    let note = info("This build has no container runtime support; live state is not checked.");
+    (rows, Vec::new(), vec![note])
 }
 
 /// The records of dsdl_container.conf, with one list call.

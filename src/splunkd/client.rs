@@ -296,6 +296,30 @@ impl<T: Transport> SplunkdClient<T> {
         self.check(&reply, "POST", "storage/passwords")
     }
 
+    /// Creates credential `<realm>:<user>:` only if it does not exist yet; `false` when it
+    /// already existed (the stored value is kept). Two processes generating the same secret
+    /// at once thus agree on one value: the loser reads the winner's.
+    pub async fn create_password(
+        &self,
+        realm: &str,
+        user: &str,
+        value: &str,
+    ) -> Result<bool, ApiError> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("name", user)
+            .append_pair("realm", realm)
+            .append_pair("password", value);
+        let path = format!("{}?output_mode=json", self.passwords_path());
+        let reply = self
+            .call(Method::POST, path, Some(form.finish()), &[value])
+            .await?;
+        if reply.status == 409 {
+            return Ok(false);
+        }
+        self.check(&reply, "POST", "storage/passwords")
+            .map(|()| true)
+    }
+
     /// Replaces the value of the existing credential `<realm>:<user>:`; NotFound when absent.
     async fn update_password(&self, realm: &str, user: &str, value: &str) -> Result<(), ApiError> {
         let form = form_urlencoded::Serializer::new(String::new())

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod devserver;
+pub mod docker;
 pub mod driver;
 pub mod wire;

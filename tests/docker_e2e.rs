@@ -1,0 +1,675 @@
+//! The Docker runtime end to end, as a user drives it: curl → splunkd-dev → the real driver →
+//! the real Docker engine, with test images built locally (tests/common/docker.rs). Each test
+//! has its own splunkd-dev, whose server guid is the manager id on every container it starts;
+//! a guard removes exactly those containers (and the test's own) when the test ends.
+
+mod common;
+
+use common::devserver::{DevServer, Resp, admin_request, seed_stanza};
+use common::docker::{
+    LabelGuard, TcpDockerProxy, TlsDockerProxy, TlsProxyOptions, catalog_entry, chatty_image,
+    containers_with_label, contract_image, crasher_image, docker, inspect_state, require_docker,
+    wait_stopped,
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const MLTK: &str = "/services/mltk";
+const JUPYTER_PASSWORD: &str = "Jupyter-test-pw1";
+
+/// A splunkd-dev with a saved docker connection and a catalog holding `images`; the guard
+/// removes every container the handler starts for it.
+struct Bed {
+    s: DevServer,
+    guard: LabelGuard,
+}
+
+impl Bed {
+    fn new(tag: &str, docker_url: &str, images: &[(&str, String)]) -> Bed {
+        Self::with_settings(tag, images, json!({ "docker_url": docker_url }))
+    }
+
+    fn with_settings(tag: &str, images: &[(&str, String)], extra: Value) -> Bed {
+        let s = DevServer::start(tag, &["--pool", "2"]);
+        let guid = instance_guid(&s);
+        let guard = LabelGuard { value: guid };
+        let mut body = json!({
+            "container_type": "docker",
+            "connection_name": "local engine",
+            "docker_url": "unix:///var/run/docker.sock",
+            "jupyter_passwd": JUPYTER_PASSWORD,
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let r = send(&s, "POST", "container_connection", &body);
+        assert_eq!(r.status, 200, "saving the connection: {}", r.body);
+        for (key, image) in images {
+            let (repo, name) = catalog_entry(image);
+            seed_stanza(
+                &s,
+                "docker_images",
+                key,
+                &[
+                    ("title", key),
+                    ("image", &name),
+                    ("repo", &repo),
+                    ("runtime", "none"),
+                ],
+            );
+        }
+        Bed { s, guard }
+    }
+
+    fn post(&self, endpoint: &str, body: &Value) -> Resp {
+        send(&self.s, "POST", endpoint, body)
+    }
+
+    fn get(&self, endpoint: &str) -> Resp {
+        let sep = if endpoint.contains('?') { '&' } else { '?' };
+        admin_request(
+            &self.s,
+            "GET",
+            &format!("{MLTK}/{endpoint}{sep}output_mode=json"),
+            &[],
+        )
+    }
+
+    fn start(&self, model: &str, image: &str, mode: &str) -> Resp {
+        self.post(
+            "start_container",
+            &json!({"payload": {"model": model, "image": image, "mode": mode}}),
+        )
+    }
+
+    fn stop(&self, model: &str) -> Resp {
+        self.post("stop_container", &json!({"payload": {"model": model}}))
+    }
+
+    fn data(&self) -> Value {
+        let r = self.get("container_data");
+        assert_eq!(r.status, 200, "{}", r.body);
+        body(&r)
+    }
+
+    /// The containers this splunkd-dev manages, running or not.
+    fn containers(&self) -> Vec<String> {
+        containers_with_label("com.splunk.mltk/manager-id", &self.guard.value)
+    }
+}
+
+fn instance_guid(s: &DevServer) -> String {
+    let cfg = std::fs::read_to_string(s.home.join("etc/instance.cfg")).expect("instance.cfg");
+    cfg.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("guid")
+                .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+        })
+        .expect("guid in instance.cfg")
+}
+
+fn send(s: &DevServer, method: &str, endpoint: &str, v: &Value) -> Resp {
+    let text = v.to_string();
+    admin_request(
+        s,
+        method,
+        &format!("{MLTK}/{endpoint}?output_mode=json"),
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &text,
+        ],
+    )
+}
+
+fn body(r: &Resp) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
+}
+
+fn first_message(v: &Value) -> String {
+    v["messages"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn stage<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stage"] == name))
+        .unwrap_or_else(|| panic!("no stage {name}: {v}"))
+}
+
+/// curl the container API with the stored token (read back through the record's api_url and
+/// the token the test set).
+fn api_status(url: &str, token: &str, insecure: bool) -> u16 {
+    let mut args = vec![
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+    ];
+    if insecure {
+        args.push("-k");
+    }
+    let auth = format!("Authorization: {token}");
+    args.extend(["-H", &auth, url]);
+    let out = std::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_newcomer_tests_starts_reads_and_stops_a_dev_container() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let bed = Bed::with_settings(
+        "docker-walk",
+        &[("contract", image.clone())],
+        json!({"api_token": "walkthrough-token-0123456789"}),
+    );
+    let (_, name) = catalog_entry(&image);
+
+    // Test the saved connection: every stage passes, nothing secret comes back.
+    let started = Instant::now();
+    let r = bed.post(
+        "test_container_connection",
+        &json!({"container_type": "docker"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let v = body(&r);
+    assert_eq!(
+        v["message"],
+        "Container configurations validated successfully"
+    );
+    for s in ["url", "connect", "ping", "version"] {
+        assert_eq!(stage(&v, s)["result"], "passed", "{s}: {v}");
+    }
+    assert!(!r.body.contains("walkthrough-token") && !r.body.contains(JUPYTER_PASSWORD));
+
+    // Start a DEV container from the catalog.
+    let r = bed.start("walk_model", &name, "DEV");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = body(&r);
+    let cfg = &v["updated_config"];
+    assert_eq!(v["message"], "The container started successfully");
+    assert_eq!(cfg["phase"], "ready", "{v}");
+    assert_eq!(cfg["changed"], true);
+    assert_eq!(cfg["mode"], "DEV");
+    let id = cfg["container_id"].as_str().unwrap().to_string();
+    let api_url = cfg["api_url"].as_str().unwrap().to_string();
+    assert!(api_url.starts_with("http://localhost:"), "{api_url}");
+    assert!(
+        cfg["jupyter_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://localhost:")
+    );
+    // The URLs work: the API only with the token, Jupyter without.
+    assert_eq!(
+        api_status(&api_url, "walkthrough-token-0123456789", false),
+        200
+    );
+    assert_eq!(api_status(&api_url, "wrong", false), 401);
+    assert_eq!(
+        api_status(cfg["jupyter_url"].as_str().unwrap(), "", false),
+        200
+    );
+    assert_eq!(bed.containers(), vec![id.clone()]);
+    let st = inspect_state(&id).expect("the container exists");
+    assert_eq!(st.status, "running");
+
+    // Active in container_data, with its live state.
+    let data = bed.data();
+    let row = &data["config"]["walk_model"];
+    assert_eq!(row["status"], "Active", "{data}");
+    assert_eq!(row["state"], "running");
+    assert_eq!(row["id"], id.as_str());
+    assert_eq!(data["orphans"], json!([]));
+
+    // Its logs: both streams, newest last.
+    let r = bed.post(
+        "container_logs",
+        &json!({"payload": {"model": "walk_model", "tail": 50}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = body(&r)["container_logs"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(entries.iter().any(|e| e["stream"] == "stderr" && e["log"].as_str().unwrap().contains("stderr ready")), "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["_time"].as_str().unwrap().ends_with('Z'))
+    );
+
+    // Starting again changes nothing; another mode conflicts.
+    let again = body(&bed.start("walk_model", &name, "DEV"));
+    assert_eq!(again["updated_config"]["changed"], false, "{again}");
+    assert_eq!(again["updated_config"]["container_id"], id.as_str());
+    let r = bed.start("walk_model", &name, "PROD");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        body(&r)["updated_config"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stop it first")
+    );
+    assert_eq!(bed.containers().len(), 1);
+
+    // Stop: gone from the engine and from the records; stopping again is a no-op.
+    let r = bed.stop("walk_model");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(body(&r)["stopped_container"]["changed"], true);
+    assert!(inspect_state(&id).is_none(), "removed from the engine");
+    assert!(bed.containers().is_empty());
+    assert!(bed.data()["config"].get("walk_model").is_none());
+    let r = bed.stop("walk_model");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(body(&r)["stopped_container"]["changed"], false);
+}
+
+#[test]
+fn the_shared_dev_container_uses_fixed_ports_and_keeps_its_record() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let bed = Bed::new(
+        "docker-dev",
+        "unix:///var/run/docker.sock",
+        &[("contract", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("__dev__", &name, "DEV");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg = body(&r)["updated_config"].clone();
+    assert_eq!(cfg["api_url"], "http://localhost:5000");
+    assert_eq!(cfg["jupyter_url"], "http://localhost:8888");
+    assert_eq!(cfg["mlflow_url"], "http://localhost:6060");
+    assert_eq!(cfg["tensorboard_url"], "http://localhost:6006");
+
+    // PROD of another model publishes the API only, on a port the engine picks.
+    let r = bed.start("prod_model", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let prod = body(&r)["updated_config"].clone();
+    assert_ne!(prod["api_url"], "http://localhost:5000");
+    assert_eq!(prod["jupyter_url"], "");
+
+    let r = bed.stop("__dev__");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let dev = bed.data()["config"]["__dev__"].clone();
+    assert_eq!(dev["id"], "", "the shipped record stays, emptied: {dev}");
+    assert_eq!(dev["state"], "stopped");
+    assert_eq!(bed.containers().len(), 1, "the PROD container is untouched");
+}
+
+#[test]
+fn a_container_that_dies_shows_exited_then_missing() {
+    if !require_docker() {
+        return;
+    }
+    let image = crasher_image();
+    let bed = Bed::new(
+        "docker-dies",
+        "unix:///var/run/docker.sock",
+        &[("crasher", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("doomed", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = body(&r)["updated_config"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(bed.data()["config"]["doomed"]["status"], "Active");
+
+    let st = wait_stopped(&id, Duration::from_secs(20)).expect("the crasher exits");
+    assert_eq!(st.exit_code, 3);
+    let row = bed.data()["config"]["doomed"].clone();
+    assert_eq!(row["state"], "exited", "{row}");
+    assert_eq!(row["status"], "Exited");
+    assert_eq!(row["exit_code"], 3);
+    assert!(row["state_reason"].as_str().unwrap().contains("code 3"));
+
+    // Removed behind the handler's back: missing, and stop still cleans up.
+    docker(&["rm", "-f", &id]);
+    let row = bed.data()["config"]["doomed"].clone();
+    assert_eq!(row["state"], "missing", "{row}");
+    let r = bed.post("container_logs", &json!({"model": "doomed"}));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(first_message(&body(&r)).contains("no longer exists"));
+    let r = bed.stop("doomed");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(bed.data()["config"].get("doomed").is_none());
+}
+
+#[test]
+fn containers_without_a_record_are_reported_as_orphans_and_left_alone() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let bed = Bed::new(
+        "docker-orphan",
+        "unix:///var/run/docker.sock",
+        &[("contract", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("lost", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = body(&r)["updated_config"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Someone deletes the record through splunkd directly.
+    let r = admin_request(
+        &bed.s,
+        "DELETE",
+        "/servicesNS/nobody/dsdl_handler/configs/conf-dsdl_container/lost?output_mode=json",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let data = bed.data();
+    assert_eq!(data["orphans"][0]["id"], id.as_str(), "{data}");
+    assert_eq!(data["orphans"][0]["model"], "lost");
+    assert!(first_message(&data).contains("orphans"), "{data}");
+    assert_eq!(inspect_state(&id).expect("still there").status, "running");
+    // Stopping by model name finds it by its labels.
+    let r = bed.stop("lost");
+    assert_eq!(body(&r)["stopped_container"]["changed"], true, "{}", r.body);
+    assert!(inspect_state(&id).is_none());
+}
+
+#[test]
+fn logs_honour_tail_since_and_multibyte_lines() {
+    if !require_docker() {
+        return;
+    }
+    let image = chatty_image();
+    let bed = Bed::new(
+        "docker-logs",
+        "unix:///var/run/docker.sock",
+        &[("chatty", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("talker", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let entries = |query: &str| -> Vec<Value> {
+        let r = bed.get(&format!("container_logs?model=talker{query}"));
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        body(&r)["container_logs"]["entries"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let all = entries("&tail=10000");
+    assert!(all.len() >= 3000, "{}", all.len());
+    let tail = entries("&tail=100");
+    assert_eq!(tail.len(), 100);
+    assert_eq!(tail.last(), all.last());
+    assert!(
+        all.iter().any(|e| e["stream"] == "stdout") && all.iter().any(|e| e["stream"] == "stderr")
+    );
+    let multibyte = all
+        .iter()
+        .filter(|e| e["log"].as_str().unwrap().contains("línea ✓ 日本"))
+        .count();
+    assert!(multibyte >= 3000, "{multibyte}");
+    assert!(
+        all.iter()
+            .all(|e| !e["log"].as_str().unwrap().contains('\u{fffd}'))
+    );
+    // Default tail is 1000; since in the future gives nothing; no timestamps on request.
+    assert_eq!(entries("").len(), 1000);
+    assert!(entries("&since=4102444800").is_empty());
+    assert!(
+        entries("&tail=5&timestamps=false")
+            .iter()
+            .all(|e| e.get("_time").is_none())
+    );
+
+    for (query, status) in [
+        ("&tail=0", 400),
+        ("&tail=x", 400),
+        ("&since=yesterday", 400),
+    ] {
+        let r = bed.get(&format!("container_logs?model=talker{query}"));
+        assert_eq!(r.status, status, "{query}: {}", r.body);
+    }
+    let r = bed.get("container_logs?model=nobody_here");
+    assert_eq!(r.status, 404, "{}", r.body);
+    bed.stop("talker");
+    let r = bed.get("container_logs?model=talker");
+    assert_eq!(
+        r.status, 404,
+        "the record is gone with the container: {}",
+        r.body
+    );
+}
+
+#[test]
+fn connection_tests_name_the_failing_stage_within_seconds() {
+    if !require_docker() {
+        return;
+    }
+    let bed = Bed::new("docker-diag", "unix:///var/run/docker.sock", &[]);
+    let test = |extra: Value| -> (u16, Value, Duration) {
+        let mut b = json!({"container_type": "docker"});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        let started = Instant::now();
+        let r = bed.post("test_container_connection", &b);
+        (r.status, body(&r), started.elapsed())
+    };
+
+    let (status, v, took) = test(json!({"docker_url": "unix:///nonexistent/docker.sock"}));
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(stage(&v, "connect")["result"], "failed");
+    assert!(took < Duration::from_secs(10));
+
+    let (status, v, took) = test(json!({"docker_url": "tcp://127.0.0.1:1"}));
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(stage(&v, "connect")["result"], "failed");
+    assert!(
+        stage(&v, "connect")["hint"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing listens")
+    );
+    assert!(took < Duration::from_secs(10));
+
+    // A TLS engine (mutual TLS): right CA and client certificate pass...
+    let tls = TlsDockerProxy::start(TlsProxyOptions {
+        require_client_cert: true,
+        ..Default::default()
+    });
+    let (status, v, _) = test(json!({
+        "docker_url": tls.url(),
+        "docker_ca": tls.ca_pem(),
+        "docker_client_cert": tls.client_cert_pem(),
+        "docker_client_key": tls.client_key_pem(),
+    }));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(stage(&v, "tls")["result"], "passed");
+    assert_eq!(stage(&v, "ping")["result"], "passed");
+    // ...a wrong CA fails at tls, saying so...
+    let (status, v, _) = test(json!({
+        "docker_url": tls.url(),
+        "docker_ca": tls.wrong_ca_pem(),
+        "docker_client_cert": tls.client_cert_pem(),
+        "docker_client_key": tls.client_key_pem(),
+    }));
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(stage(&v, "tls")["result"], "failed");
+    assert!(
+        stage(&v, "tls")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by the configured CA"),
+        "{v}"
+    );
+    // ...and so does a missing client certificate (the stored ones are deleted first).
+    let plain = TlsDockerProxy::start(TlsProxyOptions {
+        require_client_cert: true,
+        ..Default::default()
+    });
+    for key in ["docker_client_cert", "docker_client_key"] {
+        admin_request(
+            &bed.s,
+            "DELETE",
+            &format!(
+                "/servicesNS/nobody/dsdl_handler/storage/passwords/dsdl_docker:{key}:?output_mode=json"
+            ),
+            &[],
+        );
+    }
+    let (status, v, _) = test(json!({"docker_url": plain.url(), "docker_ca": plain.ca_pem()}));
+    assert_eq!(status, 502, "{v}");
+    assert!(
+        stage(&v, "tls")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client certificate"),
+        "{v}"
+    );
+    // A certificate for another host name.
+    let other = TlsDockerProxy::start(TlsProxyOptions {
+        server_names: vec!["engine.example".into()],
+        ..Default::default()
+    });
+    let (status, v, _) = test(json!({"docker_url": other.url(), "docker_ca": other.ca_pem()}));
+    assert_eq!(status, 502, "{v}");
+    assert!(
+        stage(&v, "tls")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not name the host"),
+        "{v}"
+    );
+    // No secret ever comes back.
+    assert!(!v.to_string().contains(&tls.client_key_pem()[30..60]));
+}
+
+#[test]
+fn two_concurrent_starts_make_one_container_and_one_record() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let bed = Bed::new(
+        "docker-race",
+        "unix:///var/run/docker.sock",
+        &[("contract", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    let replies: Vec<Resp> = std::thread::scope(|scope| {
+        let a = scope.spawn(|| bed.start("raced", &name, "PROD"));
+        let b = scope.spawn(|| bed.start("raced", &name, "PROD"));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for r in &replies {
+        assert_eq!(r.status, 200, "{} / {}", replies[0].body, replies[1].body);
+    }
+    let changed: Vec<bool> = replies
+        .iter()
+        .map(|r| body(r)["updated_config"]["changed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(changed.iter().filter(|c| **c).count(), 1, "{changed:?}");
+    let ids: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            body(r)["updated_config"]["container_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(bed.containers(), vec![ids[0].clone()]);
+    let data = bed.data();
+    assert_eq!(data["config"]["raced"]["id"], ids[0].as_str(), "{data}");
+    // Both generated an api_token; they agreed on one, so the probe passes.
+    assert_eq!(data["config"]["raced"]["status"], "Active", "{data}");
+}
+
+#[test]
+fn an_engine_that_goes_away_mid_start_gives_503_and_no_record() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let proxy = TcpDockerProxy::start();
+    let bed = Bed::new("docker-gone", &proxy.url(), &[("contract", image.clone())]);
+    let (_, name) = catalog_entry(&image);
+    // Enough connections to look at the container, the image and the volumes and to create
+    // the container; then the engine "stops".
+    proxy.allow(6);
+    let started = Instant::now();
+    let r = bed.start("interrupted", &name, "PROD");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let v = body(&r);
+    assert!(
+        v["updated_config"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{v}"
+    );
+    let data = bed.data();
+    assert!(
+        data["config"].get("interrupted").is_none(),
+        "no stale record: {data}"
+    );
+    assert!(
+        first_message(&data).contains("not checked")
+            || data["config"].as_object().unwrap().len() == 1,
+        "{data}"
+    );
+
+    // The engine is back: the left-over container is found by its labels and stopped.
+    proxy.unlimited();
+    let r = bed.stop("interrupted");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(bed.containers().is_empty(), "nothing leaked");
+}
+
+#[test]
+fn https_containers_get_https_urls_and_skip_verify_is_said() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let bed = Bed::with_settings(
+        "docker-https",
+        &[("contract", image.clone())],
+        json!({"container_enable_https": "true", "tls_skip_verify": "true", "api_token": "https-token-123"}),
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("secure", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = body(&r);
+    let url = v["updated_config"]["api_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("https://localhost:"), "{v}");
+    assert_eq!(v["updated_config"]["phase"], "ready", "{v}");
+    assert!(v["messages"].to_string().contains("NOT verified"), "{v}");
+    assert_eq!(api_status(&url, "https-token-123", true), 200);
+    assert_eq!(bed.data()["config"]["secure"]["status"], "Active");
+}
