@@ -673,3 +673,205 @@ fn https_containers_get_https_urls_and_skip_verify_is_said() {
     assert_eq!(api_status(&url, "https-token-123", true), 200);
     assert_eq!(bed.data()["config"]["secure"]["status"], "Active");
 }
+
+#[test]
+fn start_failures_are_clear_and_leave_nothing_behind() {
+    if !require_docker() {
+        return;
+    }
+    let exit_now = common::docker::variant_image(
+        "exit-now",
+        // Listens where nobody probes, so it never becomes ready before it dies.
+        &[
+            ("DSDL_TEST_PORT", "5999"),
+            ("DSDL_TEST_EXIT_AFTER", "0.5"),
+            ("DSDL_TEST_EXIT_CODE", "7"),
+        ],
+    );
+    let contract = contract_image();
+    let bed = Bed::with_settings(
+        "docker-fail",
+        &[
+            ("ghost", "dsdl-test/ghost:never-built".to_string()),
+            ("exit-now", exit_now.clone()),
+            ("contract", contract.clone()),
+        ],
+        json!({"allow_pull": "false"}),
+    );
+    let start = |model: &str, image: &str, extra: Value| {
+        let mut payload = json!({"model": model, "image": image, "mode": "PROD"});
+        for (k, v) in extra.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        let r = bed.post("start_container", &json!({ "payload": payload }));
+        let v = body(&r);
+        (
+            r.status,
+            v["updated_config"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let records = || -> Vec<String> {
+        bed.data()["config"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+
+    // An image the engine does not have, pulling off: said plainly.
+    let (status, error) = start("m_ghost", "ghost:never-built", json!({}));
+    assert_eq!(status, 404, "{error}");
+    assert!(
+        error.contains("not on the Docker engine") && error.contains("allow_pull"),
+        "{error}"
+    );
+    // Pulling on: the engine tries and its refusal is passed on (no registry here).
+    common::devserver::update_stanza(
+        &bed.s,
+        "container_connections",
+        "docker",
+        &[("allow_pull", "true")],
+    );
+    let (status, error) = start("m_ghost", "ghost:never-built", json!({}));
+    assert_eq!(status, 502, "{error}");
+    assert!(error.contains("pull"), "{error}");
+
+    // Not in the catalog, a GPU the engine lacks, a network that does not exist.
+    let (status, error) = start("m1", "nope:1", json!({}));
+    assert_eq!(status, 400, "{error}");
+    assert!(error.contains("not in the catalog"), "{error}");
+    let (_, name) = catalog_entry(&contract);
+    let (status, error) = start("m1", &name, json!({"runtime": "nvidia"}));
+    assert_eq!(status, 400, "{error}");
+    assert!(error.contains("NVIDIA"), "{error}");
+    let network = format!("dsdl-test-net-{}", &bed.guard.value[..8].to_lowercase());
+    common::devserver::update_stanza(
+        &bed.s,
+        "container_connections",
+        "docker",
+        &[("docker_network", &network)],
+    );
+    let (status, error) = start("m1", &name, json!({}));
+    assert_eq!(status, 400, "{error}");
+    assert!(error.contains("does not exist"), "{error}");
+    // Once the network exists the container joins it.
+    let label = format!("dsdl-handler.test={}", bed.guard.value);
+    docker(&["network", "create", "--label", &label, &network]);
+    let r = bed.start("m1", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = body(&r)["updated_config"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let networks = inspect_state(&id).map(|_| {
+        let out = docker(&[
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            &id,
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    });
+    assert!(networks.unwrap_or_default().contains(&network));
+    bed.stop("m1");
+    common::devserver::update_stanza(
+        &bed.s,
+        "container_connections",
+        "docker",
+        &[("docker_network", "")],
+    );
+
+    // A container that dies during its start: the reply says how, nothing is left.
+    let (_, dying) = catalog_entry(&exit_now);
+    let (status, error) = start("m_dies", &dying, json!({}));
+    assert_eq!(status, 502, "{error}");
+    assert!(error.contains("exit code 7"), "{error}");
+    assert!(
+        error.contains("dsdl-test-container"),
+        "its last output is quoted: {error}"
+    );
+    assert!(bed.containers().is_empty(), "no leaked container");
+    assert!(!records().contains(&"m_dies".to_string()), "no record");
+
+    // DEV needs a Jupyter password; without one nothing starts.
+    admin_request(
+        &bed.s,
+        "DELETE",
+        "/servicesNS/nobody/dsdl_handler/storage/passwords/dsdl_docker:jupyter_passwd:?output_mode=json",
+        &[],
+    );
+    let r = bed.start("m_dev", &name, "DEV");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(first_message(&body(&r)).contains("Jupyter password"));
+    assert!(bed.containers().is_empty());
+    // Bad bodies are 400s that change nothing.
+    for bad in [
+        json!({"payload": {"image": name}}),
+        json!({"payload": {"model": "../x", "image": name}}),
+        json!({"payload": {"model": "m", "image": name, "mode": "QA"}}),
+    ] {
+        let r = bed.post("start_container", &bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    assert!(bed.containers().is_empty());
+}
+
+#[test]
+fn oom_kills_and_unreadable_logs_are_named() {
+    if !require_docker() {
+        return;
+    }
+    let bed = Bed::new("docker-oom", "unix:///var/run/docker.sock", &[]);
+    let labels = [
+        "--label".to_string(),
+        "mltk_container=".to_string(),
+        "--label".to_string(),
+        format!("com.splunk.mltk/manager-id={}", bed.guard.value),
+    ];
+    let mut args: Vec<&str> = vec!["run", "-d"];
+    args.extend(labels.iter().map(String::as_str));
+    let hog_image = common::docker::mem_hog_image();
+    let mut hog = args.clone();
+    hog.extend(["--memory", "32m", "--memory-swap", "32m", &hog_image]);
+    let hog_id = common::docker::docker_ok(&hog);
+    let mut mute = args.clone();
+    let contract = contract_image();
+    mute.extend([
+        "--log-driver",
+        "none",
+        "-e",
+        "ENABLE_HTTPS=false",
+        &contract,
+    ]);
+    let mute_id = common::docker::docker_ok(&mute);
+    seed_stanza(
+        &bed.s,
+        "dsdl_container",
+        "hog",
+        &[("id", &hog_id), ("mode", "PROD"), ("cluster", "docker")],
+    );
+    seed_stanza(
+        &bed.s,
+        "dsdl_container",
+        "mute",
+        &[("id", &mute_id), ("mode", "PROD"), ("cluster", "docker")],
+    );
+
+    let st = wait_stopped(&hog_id, Duration::from_secs(30)).expect("killed, not removed");
+    assert!(st.oom_killed, "{:?}", st.raw);
+    let row = bed.data()["config"]["hog"].clone();
+    assert_eq!(row["state"], "oom_killed", "{row}");
+    assert!(row["state_reason"].as_str().unwrap().contains("memory"));
+
+    let r = bed.post("container_logs", &json!({"model": "mute"}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        first_message(&body(&r)).contains("logging driver"),
+        "{}",
+        r.body
+    );
+}
