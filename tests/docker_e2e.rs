@@ -495,6 +495,15 @@ fn connection_tests_name_the_failing_stage_within_seconds() {
     );
     assert!(took < Duration::from_secs(10));
 
+    // Something that accepts connections and never answers: bounded by the test's timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("tcp://{}", silent.local_addr().unwrap());
+    let (status, v, took) = test(json!({"docker_url": url, "timeout": "2"}));
+    assert_eq!(status, 504, "{v}");
+    assert_eq!(stage(&v, "ping")["result"], "failed", "{v}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop(silent);
+
     // A TLS engine (mutual TLS): right CA and client certificate pass...
     let tls = TlsDockerProxy::start(TlsProxyOptions {
         require_client_cert: true,
