@@ -73,9 +73,14 @@ call GET '/services/mltk/container_connection/podman?output_mode=json'
 call DELETE '/services/mltk/container_connection/kubernetes/wrong-name?output_mode=json'
 call DELETE '/services/mltk/container_connection/kubernetes/prod-k8s?output_mode=json'
 call GET '/services/mltk/container_connection?output_mode=json'
-# Endpoints whose runtime side has not landed answer 501 in Splunk's error shape.
+# The runtime endpoints against an engine that is not there (the docker connection now points
+# at tcp://127.0.0.1:2375, where nothing listens): the test names the failing stage (503), a
+# start or stop says the engine cannot be reached (503), logs of a model without a record are
+# a 404, and kubernetes is not supported yet (501).
 call POST '/services/mltk/test_container_connection?output_mode=json' -H 'Content-Type: application/json' \
-  --data '{"container_type":"docker","docker_url":"unix:///var/run/docker.sock"}'
+  --data '{"container_type":"docker","docker_url":"unix:///nonexistent/docker.sock"}'
+call POST '/services/mltk/test_container_connection?output_mode=json' -H 'Content-Type: application/json' \
+  --data '{"container_type":"kubernetes"}'
 call POST '/services/mltk/start_container?output_mode=json' -H 'Content-Type: application/json' \
   --data '{"payload":{"model":"m1","image":"mltk-container-golden-cpu:5.2.1","api_token":"do-not-store-me"}}'
 call POST '/services/mltk/stop_container?output_mode=json' --data '{"payload":{"model":"m1"}}'

@@ -140,9 +140,10 @@ fn redact_body_text(text: &str, found: &mut Found) -> Option<String> {
         return redact_json(&mut v, found).then(|| v.to_string());
     }
     // Any other text with a `=` may be a form body (curl -d sends spaces unencoded): parsed as
-    // one, it is rewritten only when a secret-named field has a value.
+    // one, it is rewritten only when a secret-named field has a value. Markup (an Atom reply,
+    // whose `&apos;` and `<s:key name=...>` would read as form pairs) is never a form.
     let t = text.trim();
-    if t.contains('=') {
+    if t.contains('=') && !t.starts_with('<') {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(t.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -499,6 +500,12 @@ mod tests {
             f["volatile"],
             json!(["/payload/updated", "/payload/entry/*/updated"])
         );
+    }
+
+    #[test]
+    fn xml_replies_are_not_read_as_forms() {
+        let xml = r#"<feed><s:key name="summary">one model&apos;s key=value</s:key></feed>"#;
+        assert_eq!(redact_body_text(xml, &mut Found::default()), None);
     }
 
     #[test]

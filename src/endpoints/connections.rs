@@ -279,7 +279,7 @@ async fn delete(
     let mut messages = Vec::new();
     if !running.is_empty() {
         messages.push(warn(&format!(
-            "Deleted with force=true while {} still recorded as running ({}); they were not stopped (stopping containers comes with the runtime support). Stop them with POST /mltk/stop_container.",
+            "Deleted with force=true while {} still recorded as running ({}); they were not stopped and keep running. Without a connection the handler cannot reach them: save the connection again and POST /mltk/stop_container, or stop them on the engine.",
             count(running.len(), "container is", "containers are"),
             running.join(", ")
         )));
