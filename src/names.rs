@@ -170,10 +170,7 @@ pub fn runtime_name(model: &str) -> String {
             base.push(c);
         }
     }
-    let hash: String = Sha256::digest(model.as_bytes())[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex(&Sha256::digest(model.as_bytes())[..4]);
     // 63 = prefix + base + '-' + 8 hex digits.
     base.truncate(63 - PREFIX.len() - 1 - hash.len());
     let base = base.trim_matches('-');
@@ -182,6 +179,21 @@ pub fn runtime_name(model: &str) -> String {
     } else {
         format!("{PREFIX}{base}-{hash}")
     }
+}
+
+/// Lowercase hex of bytes (hashes in labels, names and salts).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `text` with every occurrence of each non-empty value in `secrets` replaced by `********`,
+/// for quoting output that may echo a secret (a container's last log lines).
+pub fn mask(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        out = out.replace(s, "********");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -288,5 +300,15 @@ mod tests {
         assert_ne!(runtime_name("My_Model"), runtime_name("my-model"));
         assert!(runtime_name("__dev__").starts_with("mltk-dev-"));
         assert_eq!(runtime_name(&long).len(), 63);
+    }
+
+    #[test]
+    fn secrets_are_masked_in_quoted_output() {
+        let out = mask(
+            "token=abcd1234 and abcd1234 again; x",
+            &["abcd1234", "", "x"],
+        );
+        assert_eq!(out, "token=******** and ******** again; x");
+        assert_eq!(hex(&[0, 171, 255]), "00abff");
     }
 }

@@ -188,6 +188,39 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
+/// An HTTP/1 client over rustls (http or https URLs), the one way outgoing HTTP is built
+/// (splunkd, a TLS Docker engine, container probes): connect bounded by `connect_timeout`,
+/// idle connections kept for `idle` or, with `None`, not pooled at all.
+pub fn https_client<B>(
+    config: ClientConfig,
+    connect_timeout: std::time::Duration,
+    idle: Option<std::time::Duration>,
+) -> hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    B,
+>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    let mut builder =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+    match idle {
+        Some(idle) => builder.pool_idle_timeout(idle),
+        None => builder.pool_max_idle_per_host(0),
+    };
+    builder.build(https)
+}
+
 /// What a failed handshake means, in words a user can act on.
 pub fn explain(e: &rustls::Error) -> String {
     use rustls::{AlertDescription as A, CertificateError as C};
@@ -285,5 +318,62 @@ mod tests {
         assert!(explain(&e).contains("not signed by the configured CA"));
         let e = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
         assert!(explain(&e).contains("client certificate"));
+    }
+
+    /// A CA and a leaf for `localhost` signed by it.
+    fn pki() -> (rustls::RootCertStore, CertificateDer<'static>) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        (
+            roots_from_pem(ca_cert.pem().as_bytes()).unwrap(),
+            leaf.der().clone(),
+        )
+    }
+
+    #[test]
+    fn chain_only_skips_the_name_but_not_the_chain() {
+        let (roots, leaf) = pki();
+        let (other_roots, _) = pki();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = |roots: rustls::RootCertStore| ChainOnly {
+            webpki: WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .unwrap(),
+        };
+        let name = |n: &str| ServerName::try_from(n.to_string()).unwrap();
+        let now = UnixTime::now();
+        let right = verifier(roots.clone());
+        assert!(
+            right
+                .verify_server_cert(&leaf, &[], &name("other.example"), &[], now)
+                .is_ok()
+        );
+        assert!(
+            right
+                .verify_server_cert(&leaf, &[], &name("localhost"), &[], now)
+                .is_ok()
+        );
+        let wrong = verifier(other_roots);
+        assert!(
+            wrong
+                .verify_server_cert(&leaf, &[], &name("localhost"), &[], now)
+                .is_err()
+        );
+        // With the name checked, another name is refused.
+        let full = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+        assert!(
+            full.verify_server_cert(&leaf, &[], &name("other.example"), &[], now)
+                .is_err()
+        );
     }
 }

@@ -647,11 +647,9 @@ fn an_engine_that_goes_away_mid_start_gives_503_and_no_record() {
         data["config"].get("interrupted").is_none(),
         "no stale record: {data}"
     );
-    assert!(
-        first_message(&data).contains("not checked")
-            || data["config"].as_object().unwrap().len() == 1,
-        "{data}"
-    );
+    // The engine still refuses connections: the records are listed, and the reply says why
+    // their live state is missing.
+    assert!(first_message(&data).contains("not checked"), "{data}");
 
     // The engine is back: the left-over container is found by its labels and stopped.
     proxy.unlimited();
@@ -883,4 +881,112 @@ fn oom_kills_and_unreadable_logs_are_named() {
         "{}",
         r.body
     );
+}
+
+#[test]
+fn lines_longer_than_the_engines_message_size_come_back_whole() {
+    if !require_docker() {
+        return;
+    }
+    // json-file splits lines at 16 KiB into several messages, each with its own timestamp.
+    let image = common::docker::long_lines_image(4, 40_000);
+    let bed = Bed::new(
+        "docker-long",
+        "unix:///var/run/docker.sock",
+        &[("long", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("longwinded", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = bed.get("container_logs?model=longwinded&tail=50");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = body(&r)["container_logs"]["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let long: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["log"].as_str())
+        .filter(|l| l.len() > 16 * 1024)
+        .collect();
+    assert_eq!(long.len(), 4, "{entries:?}");
+    for line in long {
+        // The image pads to about 40,000 bytes; a timestamp left inside would add 31 per cut.
+        assert!(
+            (40_000..40_031).contains(&line.len()),
+            "whole lines, no timestamps inside: {}",
+            line.len()
+        );
+        // (A character that json-file's 16 KiB split cuts in half is stored by the engine as
+        // U+FFFD already; nothing after it can bring the bytes back.)
+        assert!(line.starts_with("line "), "{}", &line[..40]);
+        assert!(!line.contains("Z "), "no engine timestamp inside a line");
+    }
+}
+
+#[test]
+fn a_container_the_record_names_is_never_left_behind() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let bed = Bed::new(
+        "docker-legacy",
+        "unix:///var/run/docker.sock",
+        &[("contract", image.clone())],
+    );
+    let (_, name) = catalog_entry(&image);
+    // A container the AI Toolkit started (its labels, no manager id), recorded for a model.
+    let legacy = bed.guard.run(&[
+        "--label",
+        "mltk_container=",
+        "--label",
+        "mltk_model=legacy1",
+        "-e",
+        "ENABLE_HTTPS=false",
+        &image,
+    ]);
+    seed_stanza(
+        &bed.s,
+        "dsdl_container",
+        "legacy1",
+        &[("id", &legacy), ("mode", "PROD"), ("cluster", "docker")],
+    );
+    // Starting the model would leave it running unrecorded: refused.
+    let r = bed.start("legacy1", &name, "PROD");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        first_message(&body(&r)).contains("stop it first"),
+        "{}",
+        r.body
+    );
+    // Stopping the model stops it (it is the recorded one).
+    let r = bed.stop("legacy1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(body(&r)["stopped_container"]["changed"], true);
+    assert!(inspect_state(&legacy).is_none());
+
+    // DELETE start_container/{model}?force=true stops a running container first.
+    let r = bed.start("forced", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = body(&r)["updated_config"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = admin_request(
+        &bed.s,
+        "DELETE",
+        "/services/mltk/start_container/forced?output_mode=json",
+        &[],
+    );
+    assert_eq!(r.status, 409, "running: refused without force: {}", r.body);
+    let r = admin_request(
+        &bed.s,
+        "DELETE",
+        "/services/mltk/start_container/forced?output_mode=json&force=true",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(inspect_state(&id).is_none(), "force stopped and removed it");
+    assert!(bed.data()["config"].get("forced").is_none());
 }

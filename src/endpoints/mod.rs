@@ -5,18 +5,32 @@
 //! | [`index`] | `GET /mltk` |
 //! | [`connections`] | `/mltk/container_connection[/{type}[/{name}]]`, `GET /mltk/test_container_connection` |
 //! | [`records`] | `GET container_data`, `GET container_logs`, `GET start_container`, `GET stop_container`, `DELETE start_container/{model}` |
-//! | [`lifecycle`] | `POST start_container`, `POST stop_container`, container logs, the live state of `container_data` |
+//! | [`start`] | `POST start_container` |
+//! | [`stop`] | `POST stop_container` |
+//! | [`logs`] | `POST container_logs`, `GET container_logs?model=` |
+//! | [`live`] | the live state joined into `GET container_data` |
 //! | [`test_connection`] | `POST test_container_connection` |
+//!
+//! [`docker`] holds what the Docker endpoints share (the saved connection, the manager id,
+//! the API token).
 //!
 //! Shared pieces: [`body`] (request body fields in any encoding) and the store client
 //! ([`crate::splunkd`]) from [`Context::store`].
 
 pub mod body;
 pub mod connections;
+#[cfg(feature = "runtimes")]
+pub mod docker;
 mod index;
 #[cfg(feature = "runtimes")]
-pub mod lifecycle;
+pub mod live;
+#[cfg(feature = "runtimes")]
+pub mod logs;
 pub mod records;
+#[cfg(feature = "runtimes")]
+pub mod start;
+#[cfg(feature = "runtimes")]
+pub mod stop;
 #[cfg(feature = "runtimes")]
 pub mod test_connection;
 
@@ -47,17 +61,17 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         ("GET", Route::ContainerData) => records::container_data(ctx, req).await,
         #[cfg(feature = "runtimes")]
         ("GET", Route::ContainerLogs) if req.query_arg("model").is_some() => {
-            lifecycle::container_logs(ctx, req).await
+            logs::container_logs(ctx, req).await
         }
         ("GET", Route::ContainerLogs) => records::dev_prod_groups(ctx, req).await,
         #[cfg(feature = "runtimes")]
-        ("POST", Route::ContainerLogs) => lifecycle::container_logs(ctx, req).await,
+        ("POST", Route::ContainerLogs) => logs::container_logs(ctx, req).await,
         #[cfg(feature = "runtimes")]
         ("POST", Route::TestConnection) => test_connection::test(ctx, req).await,
         #[cfg(feature = "runtimes")]
-        ("POST", Route::StartContainer) => lifecycle::start(ctx, req).await,
+        ("POST", Route::StartContainer) => start::start(ctx, req).await,
         #[cfg(feature = "runtimes")]
-        ("POST", Route::StopContainer) => lifecycle::stop(ctx, req).await,
+        ("POST", Route::StopContainer) => stop::stop(ctx, req).await,
         ("GET", Route::StartContainer) => records::counts(ctx, req).await,
         ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,
         ("DELETE", Route::StartContainerModel { model }) => {

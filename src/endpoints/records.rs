@@ -34,7 +34,11 @@ pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, Api
             .map_err(|e| fail(e, FAILED))?,
     );
     #[cfg(feature = "runtimes")]
-    let (config, orphans, messages) = super::lifecycle::live_rows(&store, req, &records).await;
+    let super::live::LiveView {
+        rows: config,
+        orphans,
+        messages,
+    } = super::live::live_rows(&store, req, &records).await;
     #[cfg(not(feature = "runtimes"))]
     let (config, orphans, messages) = stored_rows(&records);
     let mut body = json!({
@@ -149,7 +153,7 @@ async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, Ap
         // force=true stops the model's containers first; if the engine fails, nothing is
         // deleted. Without any docker connection there is nothing to stop them through.
         #[cfg(feature = "runtimes")]
-        let stopped = super::lifecycle::stop_model(&store, req, &model, Some(&found)).await;
+        let stopped = super::stop::stop_model(&store, req, &model, Some(&found)).await;
         #[cfg(not(feature = "runtimes"))]
         let stopped: Result<(Vec<String>, Vec<Value>), ApiError> = Err(ApiError::not_found(""));
         match stopped {

@@ -7,6 +7,7 @@
 //! the saved connection, so `{"container_type": "docker"}` tests what is saved.
 
 use super::body::Fields;
+use super::docker::{SKIP_VERIFY_NOTE, ensure_api_token};
 use super::{info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
@@ -16,9 +17,9 @@ use crate::error::{ApiError, ErrorKind};
 use crate::model::image::{self, Catalog};
 use crate::names::ContainerType;
 use crate::protocol::reply::Outcome;
-use crate::protocol::request::{Request, Secret};
+use crate::protocol::request::Request;
 use crate::runtime::docker::diagnose::diagnose;
-use crate::runtime::secrets::{Secrets, random_token};
+use crate::runtime::secrets::Secrets;
 use crate::service::Context;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -124,36 +125,32 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         return Err((failure, Some(Value::Array(stages))));
     }
 
-    // Every stage passed: store the secrets given, and an api_token if there is none.
+    // Every stage passed: store the secrets given (a given api_token replaces the stored
+    // one), and an api_token if there is none (the first of concurrent requests wins).
     let mut messages = Vec::new();
-    let mut to_store: Vec<(String, Secret)> = plan.secrets.clone();
-    if !to_store.iter().any(|(k, _)| k == "api_token")
-        && !stored_names.iter().any(|n| n == "api_token")
-    {
-        let token = random_token(64).map_err(|e| bare(ApiError::internal(e)))?;
-        to_store.push(("api_token".into(), Secret::new(token)));
-        messages.push(info(
-            "A new api_token was generated and stored for this connection.",
-        ));
-    }
-    for (key, value) in &to_store {
+    for (key, value) in &plan.secrets {
         let exists = stored_names.iter().any(|n| n == key);
         store
             .store_password(ty.realm(), key, value.expose(), exists)
             .await
             .map_err(bare)?;
     }
-    if !to_store.is_empty() {
-        let names: Vec<&str> = to_store.iter().map(|(k, _)| k.as_str()).collect();
+    if !plan.secrets.is_empty() {
+        let names: Vec<&str> = plan.secrets.iter().map(|(k, _)| k.as_str()).collect();
         messages.push(info(&format!(
             "Stored in storage/passwords: {}.",
             names.join(", ")
         )));
     }
-    if diagnosis.skipped_verify {
-        messages.push(warn(
-            "tls_skip_verify is set: the engine's TLS certificate was NOT verified.",
+    // `secrets` holds the stored ones overlaid with the body's: a token in either is kept.
+    let (_, generated) = ensure_api_token(&store, &mut secrets).await.map_err(bare)?;
+    if generated {
+        messages.push(info(
+            "A new api_token was generated and stored for this connection.",
         ));
+    }
+    if diagnosis.skipped_verify {
+        messages.push(warn(SKIP_VERIFY_NOTE));
     }
     for s in diagnosis
         .stages

@@ -57,6 +57,16 @@ pub fn running_id(record: &Stanza) -> Option<&str> {
     record.get("id").map(str::trim).filter(|id| !id.is_empty())
 }
 
+/// The runtime a record's container runs on: `cluster` empty or `docker` is Docker (records
+/// written before the key existed are Docker's), `kubernetes` is Kubernetes; any other value
+/// is returned as an error for the caller to report.
+pub fn cluster(record: &Stanza) -> Result<crate::names::ContainerType, String> {
+    match record.get("cluster").map(str::trim).unwrap_or_default() {
+        "" => Ok(crate::names::ContainerType::Docker),
+        other => crate::names::ContainerType::parse(other).map_err(|_| other.to_string()),
+    }
+}
+
 /// Whether the record has an `api_url` (the toolkit's meaning of "active").
 pub fn is_active(record: &Stanza) -> bool {
     record.get("api_url").is_some_and(|u| !u.trim().is_empty())
@@ -377,5 +387,23 @@ mod tests {
         for key in ["id", "mode", "api_url", "status", "cluster", "image"] {
             assert!(spec.allows("any_model", key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_records_cluster_defaults_to_docker() {
+        use crate::names::ContainerType;
+        assert_eq!(cluster(&rec("m", &[])), Ok(ContainerType::Docker));
+        assert_eq!(
+            cluster(&rec("m", &[("cluster", " Docker ")])),
+            Ok(ContainerType::Docker)
+        );
+        assert_eq!(
+            cluster(&rec("m", &[("cluster", "kubernetes")])),
+            Ok(ContainerType::Kubernetes)
+        );
+        assert_eq!(
+            cluster(&rec("m", &[("cluster", "nomad")])),
+            Err("nomad".to_string())
+        );
     }
 }

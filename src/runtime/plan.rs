@@ -324,20 +324,19 @@ pub fn jupyter_hash(password: &str) -> Result<String, ApiError> {
     let mut salt = [0u8; 6];
     getrandom::fill(&mut salt)
         .map_err(|e| ApiError::internal(format!("no randomness available: {e}")))?;
-    let salt: String = salt.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(jupyter_hash_with_salt(password, &salt))
+    Ok(jupyter_hash_with_salt(password, &names::hex(&salt)))
 }
 
 fn jupyter_hash_with_salt(password: &str, salt: &str) -> String {
     let digest = Sha512::digest(format!("{password}{salt}").as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha512:{salt}:{hex}")
+    format!("sha512:{salt}:{}", names::hex(&digest))
 }
 
 /// Hash of what makes two starts of a model the same: image reference, mode, GPU.
 pub fn spec_hash(image_ref: &str, mode: Mode, gpu: bool) -> String {
-    let digest = Sha256::digest(format!("{image_ref}\n{}\n{gpu}", mode.as_str()).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    names::hex(&Sha256::digest(
+        format!("{image_ref}\n{}\n{gpu}", mode.as_str()).as_bytes(),
+    ))
 }
 
 /// The labels of a container started for `model` by `manager_id`.
@@ -357,8 +356,48 @@ pub fn labels(model: &str, manager_id: &str, mode: Mode, spec: &str) -> BTreeMap
     .collect()
 }
 
+/// How a container already under the model's runtime name relates to a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Ours, running this spec: the start changes nothing.
+    Running,
+    /// Ours, created but not started: another start is under way (whatever its spec).
+    InProgress,
+    /// Ours, stopped: replaced by the new container.
+    Replaceable,
+    /// Ours, running another spec: 409 until it is stopped.
+    Different,
+    /// Not started by this search head: never touched.
+    Foreign,
+}
+
+/// Classifies a container found under the model's runtime name from its manager-id and
+/// spec labels and its state.
+pub fn existing(
+    label_of: impl Fn(&str) -> Option<String>,
+    state: &str,
+    manager: &str,
+    spec: &str,
+) -> Existing {
+    if label_of(label::MANAGER_ID).as_deref() != Some(manager) {
+        return Existing::Foreign;
+    }
+    let same = label_of(label::SPEC).as_deref() == Some(spec);
+    match state {
+        "created" => Existing::InProgress,
+        "running" | "paused" | "restarting" if same => Existing::Running,
+        "running" | "paused" | "restarting" => Existing::Different,
+        _ => Existing::Replaceable,
+    }
+}
+
+/// Whether an engine state means the container is (or may soon be) serving.
+pub fn is_alive(state: &str) -> bool {
+    matches!(state, "running" | "paused" | "restarting" | "created")
+}
+
 /// A URL host: IPv6 addresses in brackets.
-fn url_host(host: &str) -> String {
+pub fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -677,5 +716,20 @@ mod tests {
         f.phase = Phase::Ready;
         assert_eq!(get(&f.pairs(), "status"), "Active");
         assert_eq!(get(&f.pairs(), "runtime"), "");
+    }
+
+    #[test]
+    fn existing_containers_are_classified_by_manager_spec_and_state() {
+        let spec = spec_hash("r/i:1", Mode::Prod, false);
+        let ours = labels("m", "g1", Mode::Prod, &spec);
+        let l = |k: &str| ours.get(k).cloned();
+        assert_eq!(existing(l, "running", "g1", &spec), Existing::Running);
+        assert_eq!(existing(l, "created", "g1", &spec), Existing::InProgress);
+        assert_eq!(existing(l, "exited", "g1", &spec), Existing::Replaceable);
+        assert_eq!(existing(l, "running", "g1", "other"), Existing::Different);
+        assert_eq!(existing(l, "created", "g1", "other"), Existing::InProgress);
+        assert_eq!(existing(l, "running", "g2", &spec), Existing::Foreign);
+        assert_eq!(existing(|_| None, "exited", "g1", &spec), Existing::Foreign);
+        assert!(is_alive("created") && !is_alive("exited"));
     }
 }

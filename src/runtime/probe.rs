@@ -10,7 +10,6 @@ use hyper::header::{AUTHORIZATION, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::path::Path;
 use std::time::Duration;
 
@@ -105,18 +104,7 @@ impl Prober {
             ProbeTls::Unverifiable(why) => (Verify::AcceptAny, Some(why)),
         };
         let config = crate::tls::client_config(verify, None)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(https);
+        let client = crate::tls::https_client(config, timeout, None);
         Ok(Prober {
             client,
             tls_problem,

@@ -98,6 +98,18 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
     {
         c.insert("exit_code".into(), Value::from(code));
     }
+    // The stored phase was true when the record was written; the live one replaces it.
+    let phase = match (live, status) {
+        (Live::Unchecked(_), _) => None,
+        (Live::NoContainer, _) => Some(""),
+        (_, "Active") => Some("ready"),
+        (_, "Waiting for Url to start") => Some("starting"),
+        _ => Some("failed"),
+    };
+    if let Some(phase) = phase {
+        c.insert("phase".into(), Value::String(phase.into()));
+        c.insert("phase_reason".into(), Value::String(reason.clone()));
+    }
     c.insert("state".into(), Value::String(state));
     c.insert("status".into(), Value::String(status.into()));
     if !reason.is_empty() {
@@ -145,7 +157,7 @@ mod tests {
     }
 
     fn rec(id: &str) -> Stanza {
-        Stanza::from_pairs("m", &[("id", id), ("status", "Active")])
+        Stanza::from_pairs("m", &[("id", id), ("status", "Active"), ("phase", "ready")])
     }
 
     #[test]
@@ -184,6 +196,11 @@ mod tests {
         assert_eq!(r["state"], "missing");
         let r = row(&rec(""), &find(&rec(""), &c), None);
         assert_eq!(r["state"], "stopped");
+        let r = row(&rec("x"), &Live::Unchecked("engine down".into()), None);
+        assert_eq!(
+            (r["state"].as_str(), r["phase"].as_str()),
+            (Some("unknown"), Some("ready"))
+        );
         // A short id never matches by prefix.
         assert!(matches!(find(&rec("aaaa"), &c), Live::Missing));
     }

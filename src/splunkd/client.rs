@@ -282,18 +282,11 @@ impl<T: Transport> SplunkdClient<T> {
                 other => return other,
             }
         }
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("name", user)
-            .append_pair("realm", realm)
-            .append_pair("password", value);
-        let path = format!("{}?output_mode=json", self.passwords_path());
-        let reply = self
-            .call(Method::POST, path, Some(form.finish()), &[value])
-            .await?;
-        if reply.status == 409 && !exists {
+        if !self.create_password(realm, user, value).await? {
+            // It existed after all: replace it.
             return self.update_password(realm, user, value).await;
         }
-        self.check(&reply, "POST", "storage/passwords")
+        Ok(())
     }
 
     /// Creates credential `<realm>:<user>:` only if it does not exist yet; `false` when it

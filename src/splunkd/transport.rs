@@ -14,7 +14,6 @@ use hyper::{Method, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::path::PathBuf;
@@ -115,18 +114,7 @@ impl HyperTransport {
                 )
             })?;
         auth.set_sensitive(true);
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(config.timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        let client = crate::tls::https_client(tls, config.timeout, Some(Duration::from_secs(30)));
         Ok(HyperTransport {
             client,
             base,

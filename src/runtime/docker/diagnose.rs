@@ -153,7 +153,8 @@ pub async fn diagnose(
 
     // connect
     if let Err((e, hint)) = connect(&settings.endpoint, run.left()).await {
-        return run.fail("connect", e, hint, ErrorKind::Unavailable);
+        let kind = e.kind;
+        return run.fail("connect", e, hint, kind);
     }
     run.record(
         "connect",
@@ -181,7 +182,10 @@ pub async fn diagnose(
                 ),
                 Err(e) => {
                     let hint = "Check that docker_ca is the CA of the engine's certificate, that the certificate names the host of docker_url, and that docker_client_cert/docker_client_key are signed by a CA the engine trusts (dockerd --tlsverify --tlscacert).";
-                    return run.fail("tls", e, hint, ErrorKind::BadGateway);
+                    // An unusable PEM is the caller's input (400); a refused handshake is the
+                    // engine's answer (502); no answer in time is 504.
+                    let kind = e.kind;
+                    return run.fail("tls", e, hint, kind);
                 }
             }
         }
@@ -201,15 +205,20 @@ pub async fn diagnose(
 
     let engine = match Engine::connect(&settings, run.left().max(Duration::from_millis(1))) {
         Ok(e) => e,
-        Err(e) => return run.fail("ping", e, "", ErrorKind::Unavailable),
+        Err(e) => {
+            let kind = e.kind;
+            return run.fail("ping", e, "", kind);
+        }
     };
+    // Each call gets what is left of the deadline, so the whole test stays within it.
+    let bounded = |run: &Run| engine.within(run.left().max(Duration::from_millis(1)));
 
     // ping
-    if let Err(e) = engine.ping().await {
-        let kind = if e.kind == ErrorKind::Timeout {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::BadGateway
+    if let Err(e) = bounded(&run).ping().await {
+        // Something answered that is not an engine (a 404, say): the engine side is wrong.
+        let kind = match e.kind {
+            ErrorKind::Timeout | ErrorKind::Unavailable => e.kind,
+            _ => ErrorKind::BadGateway,
         };
         return run.fail(
             "ping",
@@ -226,9 +235,12 @@ pub async fn diagnose(
     );
 
     // version
-    let (version, api) = match engine.version().await {
+    let (version, api) = match bounded(&run).version().await {
         Ok(v) => v,
-        Err(e) => return run.fail("version", e, "", ErrorKind::BadGateway),
+        Err(e) => {
+            let kind = e.kind;
+            return run.fail("version", e, "", kind);
+        }
     };
     if parse_api(&api).is_none_or(|v| v < MIN_API) {
         let e = ApiError::new(
@@ -260,7 +272,7 @@ pub async fn diagnose(
             "docker_network is not set: the default bridge".into(),
             "",
         ),
-        Some(net) => match engine.network_exists(net).await {
+        Some(net) => match bounded(&run).network_exists(net).await {
             Ok(true) => run.record(
                 "network",
                 Outcome::Passed,
@@ -275,7 +287,10 @@ pub async fn diagnose(
                     format!("Create it (docker network create {net}) or clear docker_network.");
                 return run.fail("network", e, &hint, ErrorKind::BadRequest);
             }
-            Err(e) => return run.fail("network", e, "", ErrorKind::BadGateway),
+            Err(e) => {
+                let kind = e.kind;
+                return run.fail("network", e, "", kind);
+            }
         },
     }
 
@@ -288,7 +303,7 @@ pub async fn diagnose(
             "",
         );
     } else {
-        match engine.has_gpu_runtime().await {
+        match bounded(&run).has_gpu_runtime().await {
             Ok(true) => run.record("gpu", Outcome::Passed, "the nvidia runtime is installed".into(), ""),
             Ok(false) => run.record(
                 "gpu",
@@ -296,7 +311,10 @@ pub async fn diagnose(
                 "the catalog offers GPU images but the engine has no nvidia runtime; GPU starts will be refused".into(),
                 "Install the NVIDIA container toolkit on the Docker host and restart dockerd.",
             ),
-            Err(e) => return run.fail("gpu", e, "", ErrorKind::BadGateway),
+            Err(e) => {
+                let kind = e.kind;
+                return run.fail("gpu", e, "", kind);
+            }
         }
     }
 

@@ -7,9 +7,10 @@ pub mod diagnose;
 pub mod settings;
 
 use super::logs::{Entry, Splitter, Stream};
-use super::plan::{Port, Role, VOLUMES, label};
+use super::plan::{Env, Port, Role, VOLUMES, label, url_host};
 use super::state::Observed;
 use crate::error::{ApiError, ErrorKind};
+use crate::protocol::request::Secret;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -37,23 +38,25 @@ pub struct Engine {
     timeout: Duration,
 }
 
-/// What a container is created from.
+/// What a container is created from: the plan of [`super::plan`] in the engine's terms.
+/// `Debug` never shows a secret (the environment shows names only, the token is redacted).
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
-    /// Container name.
+    /// The runtime name: fixed per model, so the engine's name uniqueness makes concurrent
+    /// starts of one model meet on one container.
     pub name: String,
-    /// Full image reference.
+    /// Full image reference (`repo` + `image` of the catalog entry).
     pub image: String,
-    /// `KEY=value` strings.
-    pub env: Vec<String>,
-    /// Labels.
+    /// The environment the image reads (tokens included).
+    pub env: Env,
+    /// Labels by which the container is found again (model, manager, spec).
     pub labels: HashMap<String, String>,
-    /// Published ports.
+    /// Published ports: PROD the API, DEV all five.
     pub ports: Vec<Port>,
-    /// Network to join.
+    /// `docker_network`, when set.
     pub network: Option<String>,
-    /// Splunk logging driver URL and token.
-    pub logging: Option<(String, String)>,
+    /// Splunk logging driver URL and HEC token, when both are configured.
+    pub logging: Option<(String, Secret)>,
     /// Request every GPU (`--gpus all`).
     pub gpu: bool,
 }
@@ -73,18 +76,22 @@ impl Engine {
             (Endpoint::Unix(path), _) => {
                 Docker::connect_with_unix(&path.to_string_lossy(), secs, version)
             }
-            (Endpoint::Tcp { host, port }, None) => {
-                Docker::connect_with_http(&format!("tcp://{host}:{port}"), secs, version)
-            }
+            (Endpoint::Tcp { host, port }, None) => Docker::connect_with_http(
+                &format!("tcp://{}:{port}", url_host(host)),
+                secs,
+                version,
+            ),
             (Endpoint::Tcp { host, port }, Some(tls)) => {
-                let client = tls_client(tls, timeout)?;
-                let client = std::sync::Arc::new(client);
+                let config = engine_tls_config(tls).map_err(ApiError::bad_request)?;
+                let client = std::sync::Arc::new(crate::tls::https_client::<EngineBody>(
+                    config, timeout, None,
+                ));
                 Docker::connect_with_custom_transport(
                     move |req: bollard::BollardRequest| {
                         let client = client.clone();
                         async move { client.request(req).await.map_err(DockerError::from) }
                     },
-                    Some(format!("https://{host}:{port}")),
+                    Some(format!("https://{}:{port}", url_host(host))),
                     secs,
                     version,
                 )
@@ -96,6 +103,16 @@ impl Engine {
             url: settings.url.clone(),
             timeout,
         })
+    }
+
+    /// The same engine with every call bounded by `limit` (a staged test gives each call
+    /// what is left of its deadline).
+    pub fn within(&self, limit: Duration) -> Engine {
+        Engine {
+            docker: self.docker.clone(),
+            url: self.url.clone(),
+            timeout: limit,
+        }
     }
 
     /// Runs one engine call within the bound, mapping its failure.
@@ -258,6 +275,10 @@ impl Engine {
             .as_ref()
             .and_then(|c| c.labels.clone())
             .unwrap_or_default();
+        let created_at = info
+            .created
+            .as_deref()
+            .and_then(|c| c.parse::<jiff::Timestamp>().ok());
         let state = info.state.unwrap_or_default();
         let ports = info
             .network_settings
@@ -288,6 +309,7 @@ impl Engine {
             },
             labels,
             ports,
+            created_at,
         }))
     }
 
@@ -381,7 +403,8 @@ impl Engine {
     }
 }
 
-/// What inspecting a container tells.
+/// What inspecting a container tells: identity and state, the labels it was found by, and
+/// the ports its URLs are built from.
 #[derive(Debug, Clone)]
 pub struct Inspected {
     /// State and identity.
@@ -390,6 +413,8 @@ pub struct Inspected {
     pub labels: HashMap<String, String>,
     /// Container port to published host port.
     pub ports: Vec<(u16, u16)>,
+    /// When the engine created it (to tell a start under way from a leftover).
+    pub created_at: Option<jiff::Timestamp>,
 }
 
 impl Inspected {
@@ -434,7 +459,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
             typ: Some("splunk".into()),
             config: Some(HashMap::from([
                 ("splunk-url".to_string(), url.clone()),
-                ("splunk-token".to_string(), token.clone()),
+                ("splunk-token".to_string(), token.expose().to_string()),
             ])),
         });
     let device_requests = spec.gpu.then(|| {
@@ -447,7 +472,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
     });
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        env: Some(spec.env.clone()),
+        env: Some(spec.env.to_strings()),
         labels: Some(spec.labels.clone()),
         exposed_ports: Some(spec.ports.iter().map(port_key).collect()),
         host_config: Some(HostConfig {
@@ -485,34 +510,6 @@ type EngineBody = http_body_util::Either<
     >,
 >;
 
-/// The hyper client for a TLS engine, with our rustls settings (CA and client certificate
-/// from the stored PEMs, in memory; no temporary files).
-fn tls_client(
-    tls: &EngineTls,
-    timeout: Duration,
-) -> Result<
-    hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        EngineBody,
-    >,
-    ApiError,
-> {
-    let config = engine_tls_config(tls).map_err(ApiError::bad_request)?;
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_only()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(https),
-    )
-}
-
 /// The rustls settings for a TLS engine; an error names the unusable PEM.
 pub fn engine_tls_config(tls: &EngineTls) -> Result<rustls::ClientConfig, String> {
     use crate::tls::{Verify, client_auth_from_pem, client_config, roots_from_pem};
@@ -543,7 +540,9 @@ pub fn engine_error(e: DockerError, what: &str, url: &str) -> ApiError {
         } => {
             let kind = match status_code {
                 404 => ErrorKind::NotFound,
-                409 => ErrorKind::Conflict,
+                // 501: the engine cannot do this for this container (e.g. read logs from a
+                // logging driver without read support); the container's setup is in the way.
+                409 | 501 => ErrorKind::Conflict,
                 _ => ErrorKind::BadGateway,
             };
             ApiError::new(
@@ -610,11 +609,11 @@ mod tests {
         let spec = ContainerSpec {
             name: "mltk-m-1".into(),
             image: "r/i:1".into(),
-            env: vec!["A=1".into()],
+            env: Env(vec![("A".into(), "1".into())]),
             labels: HashMap::from([("k".into(), "v".into())]),
             ports: super::super::plan::ports(super::super::plan::Mode::Dev, "__dev__"),
             network: Some("net".into()),
-            logging: Some(("http://hec".into(), "t".into())),
+            logging: Some(("http://hec".into(), Secret::new("t"))),
             gpu: true,
         };
         let body = container_body(&spec);

@@ -23,8 +23,8 @@ pub enum Endpoint {
     },
 }
 
-/// TLS towards a tcp engine.
-#[derive(Debug, Clone)]
+/// TLS towards a tcp engine. `Debug` names which parts are present, never their bytes.
+#[derive(Clone)]
 pub struct EngineTls {
     /// PEM of the CA that signed the engine's certificate.
     pub ca: Option<Vec<u8>>,
@@ -32,6 +32,16 @@ pub struct EngineTls {
     pub client: Option<(Vec<u8>, Vec<u8>)>,
     /// `tls_skip_verify`: accept any engine certificate (said in every reply that used it).
     pub skip_verify: bool,
+}
+
+impl std::fmt::Debug for EngineTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineTls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .field("skip_verify", &self.skip_verify)
+            .finish()
+    }
 }
 
 /// A Docker connection ready to use.
@@ -123,8 +133,9 @@ impl DockerSettings {
     }
 }
 
-/// TLS towards a tcp engine from the stored PEMs: on when any of them is stored or
-/// verification is explicitly skipped.
+/// TLS towards a tcp engine from the stored PEMs: on when any of them is stored (a plain
+/// `tcp://` engine stays plain even with `tls_skip_verify`, which also governs container
+/// probes); `tls_skip_verify` then only relaxes the verification.
 fn engine_tls(secrets: &Secrets, skip_verify: bool) -> Result<Option<EngineTls>, ApiError> {
     let pem = |field: &str| secrets.pem(field).map_err(ApiError::bad_request);
     let ca = pem("docker_ca")?;
@@ -142,7 +153,7 @@ fn engine_tls(secrets: &Secrets, skip_verify: bool) -> Result<Option<EngineTls>,
             ));
         }
     };
-    if ca.is_none() && client.is_none() && !skip_verify {
+    if ca.is_none() && client.is_none() {
         return Ok(None);
     }
     if ca.is_none() && !skip_verify {

@@ -1,0 +1,94 @@
+//! Container logs: `POST /mltk/container_logs` (body) and `GET /mltk/container_logs?model=`
+//! (query; without `model` the GET is the DEV/PROD grouping of [`super::records`]). The last
+//! `tail` lines (default 1000), optionally since a time, as `{_time, log, stream}` entries,
+//! newest last; a reply holds at most a few MB of the newest lines and says when it was cut.
+
+use super::body::Fields;
+use super::docker::{DockerConnection, require_docker_record, skip_verify_note};
+use super::warn;
+use crate::error::{ApiError, ErrorKind};
+use crate::model::record::{self, running_id};
+use crate::protocol::reply::Outcome;
+use crate::protocol::request::Request;
+use crate::runtime::logs::{self, LogQuery, MAX_REPLY_BYTES};
+use crate::service::Context;
+use serde_json::{Value, json};
+
+/// `POST /mltk/container_logs` and `GET /mltk/container_logs?model=`.
+pub async fn container_logs(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
+    logs_inner(ctx, req).await.map_err(|e| {
+        e.with_legacy("message", "Failed to fetch the logs.")
+            .with_legacy("status", "failure")
+    })
+}
+
+async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
+    let fields = if req.method == "GET" {
+        Fields::from_pairs(&req.query)
+    } else {
+        Fields::from_request(req)?
+    };
+    let q = LogQuery::from_fields(&fields)?;
+    let store = ctx.store(req)?;
+    let found = store
+        .get_stanza(record::CONF, &q.model)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "There is no deployment record for model {}; GET /mltk/container_data lists them.",
+                q.model
+            ))
+        })?;
+    require_docker_record(&found)?;
+    let id = running_id(&found).map(str::to_string).ok_or_else(|| {
+        ApiError::conflict(format!(
+            "Model {} has no container (it is stopped); start it to have logs.",
+            q.model
+        ))
+    })?;
+    let conn = DockerConnection::load(&store).await?;
+    let (settings, engine) = conn.engine()?;
+    let entries = match engine.logs(&id, q.tail, q.since).await {
+        Ok(e) => e,
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "The container of model {} ({id}) no longer exists on the engine, so its logs are \
+                 gone; stop the model to clear its record.",
+                q.model
+            )));
+        }
+        Err(e) if e.kind == ErrorKind::Conflict => {
+            return Err(ApiError::conflict(format!(
+                "The container of model {} uses a logging driver Docker cannot read back (for \
+                 example the splunk driver): find its output where that driver sends it. The \
+                 engine said: {}",
+                q.model, e.message
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let (entries, truncated) = logs::newest_within(entries, MAX_REPLY_BYTES);
+    let mut messages: Vec<Value> = skip_verify_note(&settings).into_iter().collect();
+    if truncated {
+        messages.push(warn(&format!(
+            "Only the newest {} lines fit in one reply ({} MB of text); ask for a smaller tail \
+             or a later since to read older ones.",
+            entries.len(),
+            MAX_REPLY_BYTES / (1024 * 1024)
+        )));
+    }
+    let mut body = json!({
+        "message": "Fetched the logs of container successfully ",
+        "container_logs": {
+            "entries": logs::to_json(&entries, q.timestamps),
+            "container_id": id,
+            "tail": q.tail,
+            "truncated": truncated,
+        },
+        "status": "success",
+    });
+    if !messages.is_empty() {
+        body["messages"] = Value::Array(messages);
+    }
+    Ok(Outcome::ok(body))
+}
