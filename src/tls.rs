@@ -77,10 +77,16 @@ pub fn client_config(verify: Verify, auth: Option<ClientAuth>) -> Result<ClientC
             if hostname {
                 webpki
             } else {
-                Arc::new(ChainOnly { webpki })
+                Arc::new(Relaxed {
+                    chain: Some(webpki),
+                    algorithms,
+                })
             }
         }
-        Verify::AcceptAny => Arc::new(AcceptAny { algorithms }),
+        Verify::AcceptAny => Arc::new(Relaxed {
+            chain: None,
+            algorithms,
+        }),
     };
     let builder = builder
         .dangerous()
@@ -93,13 +99,17 @@ pub fn client_config(verify: Verify, auth: Option<ClientAuth>) -> Result<ClientC
     }
 }
 
-/// Checks the chain but not the host name (`endpoint_cert_check_hostname = false`).
+/// A verifier relaxed by an explicit setting: with `chain`, the chain is checked but not the
+/// host name (`endpoint_cert_check_hostname = false`); without, any certificate is accepted
+/// (`tls_skip_verify`, or splunkd's self-signed management port). The handshake signatures
+/// are checked either way, so the server must hold the certificate's key.
 #[derive(Debug)]
-struct ChainOnly {
-    webpki: Arc<WebPkiServerVerifier>,
+struct Relaxed {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Relaxed {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -108,61 +118,18 @@ impl ServerCertVerifier for ChainOnly {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForNameContext { .. },
-            )) => {
-                // rustls checks the chain first and the name last: a name error means the
-                // chain was accepted.
-                Ok(ServerCertVerified::assertion())
-            }
+        let Some(webpki) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            // rustls checks the chain first and the name last: a name error means the chain
+            // was accepted.
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// Accepts any server certificate but still verifies that the server holds its key.
-#[derive(Debug)]
-struct AcceptAny {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -343,10 +310,13 @@ mod tests {
         let (roots, leaf) = pki();
         let (other_roots, _) = pki();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = |roots: rustls::RootCertStore| ChainOnly {
-            webpki: WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .unwrap(),
+        let verifier = |roots: rustls::RootCertStore| Relaxed {
+            chain: Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .unwrap(),
+            ),
+            algorithms: provider.signature_verification_algorithms,
         };
         let name = |n: &str| ServerName::try_from(n.to_string()).unwrap();
         let now = UnixTime::now();

@@ -98,6 +98,25 @@ impl Bed {
     }
 }
 
+/// A bed on the local engine whose catalog holds `image`, and the image's catalog name.
+fn local_bed(tag: &str, image: &str) -> (Bed, String) {
+    let bed = Bed::new(
+        tag,
+        "unix:///var/run/docker.sock",
+        &[("image", image.to_string())],
+    );
+    let (_, name) = catalog_entry(image);
+    (bed, name)
+}
+
+/// The container id of a successful start reply.
+fn started_id(r: &Resp) -> String {
+    body(r)["updated_config"]["container_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no container_id: {}", r.body))
+        .to_string()
+}
+
 fn instance_guid(s: &DevServer) -> String {
     let cfg = std::fs::read_to_string(s.home.join("etc/instance.cfg")).expect("instance.cfg");
     cfg.lines()
@@ -289,12 +308,7 @@ fn the_shared_dev_container_uses_fixed_ports_and_keeps_its_record() {
         return;
     }
     let image = contract_image();
-    let bed = Bed::new(
-        "docker-dev",
-        "unix:///var/run/docker.sock",
-        &[("contract", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-dev", &image);
     let r = bed.start("__dev__", &name, "DEV");
     assert_eq!(r.status, 200, "{}", r.body);
     let cfg = body(&r)["updated_config"].clone();
@@ -324,18 +338,10 @@ fn a_container_that_dies_shows_exited_then_missing() {
         return;
     }
     let image = crasher_image();
-    let bed = Bed::new(
-        "docker-dies",
-        "unix:///var/run/docker.sock",
-        &[("crasher", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-dies", &image);
     let r = bed.start("doomed", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = body(&r)["updated_config"]["container_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = started_id(&r);
     assert_eq!(bed.data()["config"]["doomed"]["status"], "Active");
 
     let st = wait_stopped(&id, Duration::from_secs(20)).expect("the crasher exits");
@@ -364,18 +370,10 @@ fn containers_without_a_record_are_reported_as_orphans_and_left_alone() {
         return;
     }
     let image = contract_image();
-    let bed = Bed::new(
-        "docker-orphan",
-        "unix:///var/run/docker.sock",
-        &[("contract", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-orphan", &image);
     let r = bed.start("lost", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = body(&r)["updated_config"]["container_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = started_id(&r);
     // Someone deletes the record through splunkd directly.
     let r = admin_request(
         &bed.s,
@@ -401,12 +399,7 @@ fn logs_honour_tail_since_and_multibyte_lines() {
         return;
     }
     let image = chatty_image();
-    let bed = Bed::new(
-        "docker-logs",
-        "unix:///var/run/docker.sock",
-        &[("chatty", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-logs", &image);
     let r = bed.start("talker", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
 
@@ -582,12 +575,7 @@ fn two_concurrent_starts_make_one_container_and_one_record() {
         return;
     }
     let image = contract_image();
-    let bed = Bed::new(
-        "docker-race",
-        "unix:///var/run/docker.sock",
-        &[("contract", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-race", &image);
     let replies: Vec<Resp> = std::thread::scope(|scope| {
         let a = scope.spawn(|| bed.start("raced", &name, "PROD"));
         let b = scope.spawn(|| bed.start("raced", &name, "PROD"));
@@ -770,10 +758,7 @@ fn start_failures_are_clear_and_leave_nothing_behind() {
     docker(&["network", "create", "--label", &label, &network]);
     let r = bed.start("m1", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = body(&r)["updated_config"]["container_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = started_id(&r);
     let networks = inspect_state(&id).map(|_| {
         let out = docker(&[
             "inspect",
@@ -890,12 +875,7 @@ fn lines_longer_than_the_engines_message_size_come_back_whole() {
     }
     // json-file splits lines at 16 KiB into several messages, each with its own timestamp.
     let image = common::docker::long_lines_image(4, 40_000);
-    let bed = Bed::new(
-        "docker-long",
-        "unix:///var/run/docker.sock",
-        &[("long", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-long", &image);
     let r = bed.start("longwinded", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
     let r = bed.get("container_logs?model=longwinded&tail=50");
@@ -930,12 +910,7 @@ fn a_container_the_record_names_is_never_left_behind() {
         return;
     }
     let image = contract_image();
-    let bed = Bed::new(
-        "docker-legacy",
-        "unix:///var/run/docker.sock",
-        &[("contract", image.clone())],
-    );
-    let (_, name) = catalog_entry(&image);
+    let (bed, name) = local_bed("docker-legacy", &image);
     // A container the AI Toolkit started (its labels, no manager id), recorded for a model.
     let legacy = bed.guard.run(&[
         "--label",
@@ -969,10 +944,7 @@ fn a_container_the_record_names_is_never_left_behind() {
     // DELETE start_container/{model}?force=true stops a running container first.
     let r = bed.start("forced", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = body(&r)["updated_config"]["container_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = started_id(&r);
     let r = admin_request(
         &bed.s,
         "DELETE",
