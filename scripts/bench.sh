@@ -42,3 +42,14 @@ echo "== records: GET /services/mltk/container_data through splunkd-dev"
   --records "${BENCH_RECORDS:-10,200}" \
   --clients "${BENCH_CLIENTS:-4}" \
   --seconds "${BENCH_SECONDS:-5}"
+
+# The Docker runtime against the local engine (benches/docker.rs; skips with a message when the
+# engine does not answer): start_container reply against Docker's own create+start,
+# container_data with 200 records of which 50 are dead, and the last 1000 log lines of a
+# container that wrote 1 GB (time and the driver's peak memory). About 1.5 minutes on 2 cores
+# once built. Environment: BENCH_DOCKER_STARTS (10), BENCH_DOCKER_READY_STARTS (3),
+# BENCH_DOCKER_DATA_GETS (20), BENCH_LOG_BYTES (1073741824; 0 skips the logs part),
+# BENCH_LOG_TAILS (5).
+echo
+echo "== docker: the runtime against the local engine"
+cargo bench --bench docker
