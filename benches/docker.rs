@@ -101,9 +101,7 @@ impl Bed {
         let mut all = vec!["--idle-timeout", "900"];
         all.extend_from_slice(args);
         let s = DevServer::start(tag, &all);
-        let guard = LabelGuard {
-            value: instance_guid(&s),
-        };
+        let guard = LabelGuard { value: s.guid() };
         let scratch = s.home.join("bench-scratch");
         std::fs::create_dir_all(&scratch).expect("scratch directory");
         let bed = Bed { s, guard, scratch };
@@ -216,17 +214,6 @@ fn excerpt(s: &str) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-fn instance_guid(s: &DevServer) -> String {
-    let cfg = std::fs::read_to_string(s.home.join("etc/instance.cfg")).expect("instance.cfg");
-    cfg.lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("guid")
-                .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
-        })
-        .expect("guid in instance.cfg")
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

@@ -31,7 +31,7 @@ impl Bed {
 
     fn with_settings(tag: &str, images: &[(&str, String)], extra: Value) -> Bed {
         let s = DevServer::start(tag, &["--pool", "2"]);
-        let guid = instance_guid(&s);
+        let guid = s.guid();
         let guard = LabelGuard { value: guid };
         let mut body = json!({
             "container_type": "docker",
@@ -115,17 +115,6 @@ fn started_id(r: &Resp) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no container_id: {}", r.body))
         .to_string()
-}
-
-fn instance_guid(s: &DevServer) -> String {
-    let cfg = std::fs::read_to_string(s.home.join("etc/instance.cfg")).expect("instance.cfg");
-    cfg.lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("guid")
-                .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
-        })
-        .expect("guid in instance.cfg")
 }
 
 fn send(s: &DevServer, method: &str, endpoint: &str, v: &Value) -> Resp {

@@ -95,6 +95,20 @@ impl DevServer {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// The instance guid (`etc/instance.cfg`): the manager id on every container the
+    /// handler starts for this splunkd-dev.
+    pub fn guid(&self) -> String {
+        let cfg =
+            std::fs::read_to_string(self.home.join("etc/instance.cfg")).expect("instance.cfg");
+        cfg.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("guid")
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
+            .expect("guid in instance.cfg")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
