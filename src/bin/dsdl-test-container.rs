@@ -516,7 +516,6 @@ fn pad_to(line: &mut String, len: usize) {
 /// ASCII filler when a full numbered line no longer fits, so the output stays valid UTF-8.
 fn bulk_log(total: u64) {
     let started = std::time::Instant::now();
-    let mut out = std::io::stdout().lock();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut written: u64 = 0;
@@ -539,13 +538,15 @@ fn bulk_log(total: u64) {
                 buf.push(b'\n');
             }
         }
-        if out.write_all(&buf).is_err() {
+        // The lock is taken per buffer (which ends at a line end), so request lines of the
+        // API can go out between buffers and the API keeps answering during the write.
+        let mut out = std::io::stdout().lock();
+        if out.write_all(&buf).and_then(|()| out.flush()).is_err() {
             break;
         }
+        drop(out);
         written += buf.len() as u64;
     }
-    let _ = out.flush();
-    drop(out);
     // On both streams: the stdout line is ordered after the bulk lines (the engine drains the
     // two pipes independently, so the stderr line may land in the middle of them).
     let done = format!(
