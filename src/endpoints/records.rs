@@ -150,26 +150,7 @@ async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, Ap
 
     let mut messages = Vec::new();
     if let Some(id) = &plan.forced_past {
-        // force=true stops the model's containers first; if the engine fails, nothing is
-        // deleted. Without any docker connection there is nothing to stop them through.
-        #[cfg(feature = "runtimes")]
-        let stopped = super::stop::stop_model(&store, req, &model, Some(&found)).await;
-        #[cfg(not(feature = "runtimes"))]
-        let stopped: Result<(Vec<String>, Vec<Value>), ApiError> = Err(ApiError::not_found(""));
-        match stopped {
-            Ok((removed, notes)) => {
-                messages.extend(notes);
-                messages.push(warn(&record::forced_note(&model, &removed)));
-            }
-            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {
-                messages.push(warn(&format!(
-                    "Model {model} was recorded as running (container {id}) but no docker \
-                     connection is saved, so its container was not stopped; stop it on its \
-                     engine by hand."
-                )));
-            }
-            Err(e) => return Err(e),
-        }
+        messages.extend(force_stop(&store, req, &found, id).await?);
     }
     let outcome = match plan.removal {
         Removal::Delete => match store.delete_stanza(record::CONF, &model).await {
@@ -233,6 +214,41 @@ async fn empty(store: &SplunkdClient, found: &Stanza, removal: Removal) -> Resul
         .update_stanza(record::CONF, &found.name, &pairs)
         .await
         .map(|()| Done::Emptied)
+}
+
+/// `force=true` on a record naming a container: the container is stopped first through the
+/// docker connection (an engine failure stops the delete); without a connection, or for a
+/// runtime this build cannot drive, the record goes and a warning says the container stays.
+async fn force_stop(
+    store: &SplunkdClient,
+    req: &Request,
+    found: &Stanza,
+    id: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let model = &found.name;
+    let left_running = |why: &str| {
+        vec![warn(&format!(
+            "Model {model} was recorded as running (container {id}) but {why}, so its \
+             container was not stopped; stop it on its engine by hand."
+        ))]
+    };
+    #[cfg(feature = "runtimes")]
+    if record::cluster(found) == Ok(crate::names::ContainerType::Docker) {
+        return match super::stop::stop_model(store, req, model, Some(found)).await {
+            Ok((removed, mut notes)) => {
+                notes.push(warn(&record::forced_note(model, &removed)));
+                Ok(notes)
+            }
+            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {
+                Ok(left_running("no docker connection is saved"))
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let _ = (store, req);
+    Ok(left_running(
+        "this version cannot stop containers of its cluster",
+    ))
 }
 
 /// Without runtime support: the stored keys only, with an unknown state.
