@@ -100,8 +100,7 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
     }
     // The stored phase was true when the record was written; the live one replaces it.
     let phase = match (live, status) {
-        (Live::Unchecked(_), _) => None,
-        (Live::NoContainer, _) => Some(""),
+        (Live::Unchecked(_) | Live::NoContainer, _) => None,
         (_, "Active") => Some("ready"),
         (_, "Waiting for Url to start") => Some("starting"),
         _ => Some("failed"),
