@@ -50,6 +50,9 @@ echo "== records: GET /services/mltk/container_data through splunkd-dev"
 # once built. Environment: BENCH_DOCKER_STARTS (10), BENCH_DOCKER_READY_STARTS (3),
 # BENCH_DOCKER_DATA_GETS (20), BENCH_LOG_BYTES (1073741824; 0 skips the logs part),
 # BENCH_LOG_TAILS (5).
+# Its figures are dominated by the engine, so CI runs it on the test build (`cargo test` has
+# built everything it needs) instead of compiling the release tree again with the dev
+# dependencies; BENCH_DOCKER_PROFILE=release measures the release driver and splunkd-dev.
 echo
-echo "== docker: the runtime against the local engine"
-cargo bench --bench docker
+echo "== docker: the runtime against the local engine (profile ${BENCH_DOCKER_PROFILE:-dev})"
+cargo bench --profile "${BENCH_DOCKER_PROFILE:-dev}" --bench docker
