@@ -19,33 +19,6 @@ fn body(r: &Resp) -> Value {
     serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
 }
 
-/// `method` on `path` as admin with a JSON body.
-fn send_json(s: &DevServer, method: &str, path: &str, v: &Value) -> Resp {
-    let text = v.to_string();
-    admin_request(
-        s,
-        method,
-        path,
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &text,
-        ],
-    )
-}
-
-/// `method` on `path` as admin with form pairs.
-fn send_form(s: &DevServer, method: &str, path: &str, pairs: &[(&str, &str)]) -> Resp {
-    let mut data = Vec::new();
-    for (k, v) in pairs {
-        data.push("--data-urlencode".to_string());
-        data.push(format!("{k}={v}"));
-    }
-    let data: Vec<&str> = data.iter().map(String::as_str).collect();
-    admin_request(s, method, path, &data)
-}
-
 fn get(s: &DevServer, path: &str) -> Resp {
     admin_request(s, "GET", path, &[])
 }
@@ -162,7 +135,7 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     );
 
     // A Docker connection as wrapped JSON, secrets included.
-    let r = send_json(
+    let r = admin_json(
         &s,
         "POST",
         &json_path(BASE),
@@ -193,7 +166,7 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     assert!(v["config"].get("is_docker").is_none());
 
     // A Kubernetes connection as form pairs.
-    let r = send_form(
+    let r = admin_form(
         &s,
         "POST",
         &json_path(BASE),
@@ -324,7 +297,7 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
         "kubernetes secrets never show for docker"
     );
     assert_eq!(v["config"]["namespace"], "");
-    let post = send_json(
+    let post = admin_json(
         &s,
         "POST",
         "/services/mltk/test_container_connection?output_mode=json",
@@ -378,7 +351,7 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     assert_error(&again, 404, "no kubernetes connection is saved");
 
     // A deleted type can be created again.
-    let r = send_form(&s, "POST", &json_path(BASE), &k8s_pairs("second-k8s", &[]));
+    let r = admin_form(&s, "POST", &json_path(BASE), &k8s_pairs("second-k8s", &[]));
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
         body(&r)["config"].get("user_token").is_none(),
@@ -389,7 +362,7 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
 #[test]
 fn updates_replace_settings_and_keep_secrets() {
     let s = DevServer::start("conn-update", &[]);
-    let r = send_form(
+    let r = admin_form(
         &s,
         "POST",
         &json_path(BASE),
@@ -407,7 +380,7 @@ fn updates_replace_settings_and_keep_secrets() {
 
     // PUT without namespace/storage_class/hpa_enabled: those go back to their defaults;
     // user_token sent as default_token and client_key left out keep their stored values.
-    let r = send_json(
+    let r = admin_json(
         &s,
         "PUT",
         &json_path(BASE),
@@ -432,7 +405,7 @@ fn updates_replace_settings_and_keep_secrets() {
     assert_eq!(realm("cluster_ca").as_deref(), Some("ca-2"));
 
     // POST with a true is_edit is an update too; a new secret value replaces the stored one.
-    let r = send_form(
+    let r = admin_form(
         &s,
         "POST",
         &json_path(BASE),
@@ -456,7 +429,7 @@ fn updates_replace_settings_and_keep_secrets() {
 #[test]
 fn bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing() {
     let s = DevServer::start("conn-bad", &[]);
-    let r = send_json(
+    let r = admin_json(
         &s,
         "POST",
         &json_path(BASE),
@@ -465,8 +438,8 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing() {
     assert_eq!(r.status, 200, "{}", r.body);
     let before = (local_file(&s, "container_connections.conf"), passwords(&s));
 
-    let post = |v: Value| send_json(&s, "POST", &json_path(BASE), &v);
-    let put = |v: Value| send_json(&s, "PUT", &json_path(BASE), &v);
+    let post = |v: Value| admin_json(&s, "POST", &json_path(BASE), &v);
+    let put = |v: Value| admin_json(&s, "PUT", &json_path(BASE), &v);
     let k8s = |extra: Value| {
         let mut v = json!({"container_type": "kubernetes", "connection_name": "k",
                            "auth_mode": "user-token", "cluster_url": "https://k:6443",
@@ -546,7 +519,7 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing() {
         400,
         "user name or password",
     );
-    let r = send_form(
+    let r = admin_form(
         &s,
         "POST",
         &json_path(BASE),
@@ -676,14 +649,14 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing() {
 #[test]
 fn delete_is_refused_while_containers_run_unless_forced() {
     let s = DevServer::start("conn-delete", &[]);
-    let r = send_json(
+    let r = admin_json(
         &s,
         "POST",
         &json_path(BASE),
         &docker_body("d", json!({"api_token": "t-1"})),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = send_form(
+    let r = admin_form(
         &s,
         "POST",
         &json_path(BASE),
@@ -751,7 +724,7 @@ fn delete_is_refused_while_containers_run_unless_forced() {
         &[],
     );
     assert_error(&r, 409, "(m_k8s)");
-    let r = send_form(
+    let r = admin_form(
         &s,
         "DELETE",
         &json_path(&format!("{BASE}/kubernetes/k")),
@@ -841,16 +814,16 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
         }
         let k: Vec<(&str, &str)> = k.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let method = if round == 0 { "POST" } else { "PUT" };
-        let r = send_json(&s, method, &json_path(BASE), &d);
+        let r = admin_json(&s, method, &json_path(BASE), &d);
         assert_eq!(r.status, 200, "{}", r.body);
         replies.push(r);
-        let r = send_form(&s, method, &json_path(BASE), &k);
+        let r = admin_form(&s, method, &json_path(BASE), &k);
         assert_eq!(r.status, 200, "{}", r.body);
         replies.push(r);
     }
     // Errors with secrets in the request: a duplicate, a bad value beside secrets, a secret
     // under an unknown name, a secret given twice.
-    let dup = send_json(
+    let dup = admin_json(
         &s,
         "POST",
         &json_path(BASE),
@@ -858,7 +831,7 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
     );
     assert_eq!(dup.status, 409);
     replies.push(dup);
-    let bad = send_json(
+    let bad = admin_json(
         &s,
         "PUT",
         &json_path(BASE),
@@ -869,7 +842,7 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
     );
     assert_eq!(bad.status, 400);
     replies.push(bad);
-    let unknown = send_json(
+    let unknown = admin_json(
         &s,
         "PUT",
         &json_path(BASE),
@@ -877,7 +850,7 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
     );
     assert_eq!(unknown.status, 400);
     replies.push(unknown);
-    let twice = send_json(
+    let twice = admin_json(
         &s,
         "PUT",
         &json_path(BASE),
@@ -888,7 +861,7 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
     );
     assert_eq!(twice.status, 400);
     replies.push(twice);
-    let structured = send_json(
+    let structured = admin_json(
         &s,
         "PUT",
         &json_path(BASE),
@@ -919,7 +892,7 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
             replies.push(r);
         }
     }
-    let r = send_json(
+    let r = admin_json(
         &s,
         "POST",
         "/services/mltk/test_container_connection?output_mode=json",
@@ -1021,7 +994,7 @@ fn two_driver_processes_saving_at_once_lose_nothing() {
         let (tok_d, tok_k) = (format!("dt-{round}"), format!("kt-{round}"));
         std::thread::scope(|scope| {
             let a = scope.spawn(|| {
-                send_json(
+                admin_json(
                     &s,
                     method,
                     &json_path(BASE),
@@ -1029,7 +1002,7 @@ fn two_driver_processes_saving_at_once_lose_nothing() {
                 )
             });
             let b = scope.spawn(|| {
-                send_form(
+                admin_form(
                     &s,
                     method,
                     &json_path(BASE),
@@ -1104,14 +1077,14 @@ fn driver_calls(s: &DevServer) -> (usize, usize) {
 #[test]
 fn each_request_reads_each_store_once() {
     let s = DevServer::start("conn-calls", &[]);
-    let r = send_json(
+    let r = admin_json(
         &s,
         "POST",
         &json_path(BASE),
         &docker_body("d", json!({"api_token": "t"})),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = send_form(
+    let r = admin_form(
         &s,
         "POST",
         &json_path(BASE),
@@ -1136,7 +1109,7 @@ fn each_request_reads_each_store_once() {
     }
     // An update without new secrets: read the stanza, list the realm, write the stanza.
     let before = driver_calls(&s);
-    let r = send_json(
+    let r = admin_json(
         &s,
         "PUT",
         &json_path(BASE),
@@ -1147,7 +1120,7 @@ fn each_request_reads_each_store_once() {
     assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1));
     // Bad input never reaches the store.
     let before = driver_calls(&s);
-    let r = send_json(
+    let r = admin_json(
         &s,
         "PUT",
         &json_path(BASE),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::devserver::{DevServer, Resp, admin_request, seed_stanza};
+use common::devserver::{DevServer, Resp, admin_json, admin_request, seed_stanza};
 use common::docker::{
     LabelGuard, TcpDockerProxy, TlsDockerProxy, TlsProxyOptions, catalog_entry, chatty_image,
     containers_with_label, contract_image, crasher_image, docker, inspect_state, require_docker,
@@ -118,18 +118,7 @@ fn started_id(r: &Resp) -> String {
 }
 
 fn send(s: &DevServer, method: &str, endpoint: &str, v: &Value) -> Resp {
-    let text = v.to_string();
-    admin_request(
-        s,
-        method,
-        &format!("{MLTK}/{endpoint}?output_mode=json"),
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &text,
-        ],
-    )
+    admin_json(s, method, &format!("{MLTK}/{endpoint}?output_mode=json"), v)
 }
 
 fn body(r: &Resp) -> Value {

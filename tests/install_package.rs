@@ -51,16 +51,6 @@ fn json(r: &Resp) -> Value {
     serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
 }
 
-fn form(s: &DevServer, method: &str, path: &str, pairs: &[(&str, &str)]) -> Resp {
-    let mut data = Vec::new();
-    for (k, v) in pairs {
-        data.push("--data-urlencode".to_string());
-        data.push(format!("{k}={v}"));
-    }
-    let data: Vec<&str> = data.iter().map(String::as_str).collect();
-    admin_request(s, method, path, &data)
-}
-
 fn get(s: &DevServer, path: &str) -> Resp {
     admin_request(s, "GET", path, &[])
 }
@@ -260,7 +250,7 @@ fn the_unpacked_package_serves_every_endpoint() {
     // The runtime endpoints are routed to the driver and answer in Splunk's shape (no Docker
     // engine is reachable at these addresses; stopping a model that is not running is a
     // success that changes nothing).
-    let r = form(
+    let r = admin_form(
         &s,
         "POST",
         "/services/mltk/test_container_connection?output_mode=json",
@@ -281,7 +271,7 @@ fn the_unpacked_package_serves_every_endpoint() {
         ("stop_container", vec![("model", "ghost")]),
         ("container_logs", vec![("model", "ghost")]),
     ] {
-        let r = form(
+        let r = admin_form(
             &s,
             "POST",
             &format!("/services/mltk/{endpoint}?output_mode=json"),
@@ -301,10 +291,10 @@ fn the_unpacked_package_serves_every_endpoint() {
         ),
         ("api_token", "pkg-s3cret-token"),
     ];
-    let r = form(&s, "POST", &format!("{c}?output_mode=json"), &docker);
+    let r = admin_form(&s, "POST", &format!("{c}?output_mode=json"), &docker);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_error(
-        &form(&s, "POST", &format!("{c}?output_mode=json"), &docker),
+        &admin_form(&s, "POST", &format!("{c}?output_mode=json"), &docker),
         &[409],
         "a second docker connection",
     );
@@ -322,7 +312,7 @@ fn the_unpacked_package_serves_every_endpoint() {
             r.body
         );
     }
-    let r = form(
+    let r = admin_form(
         &s,
         "PUT",
         &format!("{c}?output_mode=json"),
@@ -334,7 +324,7 @@ fn the_unpacked_package_serves_every_endpoint() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_error(
-        &form(
+        &admin_form(
             &s,
             "POST",
             &format!("{c}?output_mode=json"),

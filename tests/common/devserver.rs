@@ -271,17 +271,36 @@ pub fn admin_request(s: &DevServer, method: &str, path: &str, data: &[&str]) -> 
     curl(&args, &[])
 }
 
+/// `method` on `path` as admin with form pairs (each `--data-urlencode`d).
+pub fn admin_form(s: &DevServer, method: &str, path: &str, pairs: &[(&str, &str)]) -> Resp {
+    let mut data = Vec::new();
+    for (k, v) in pairs {
+        data.push("--data-urlencode".to_string());
+        data.push(format!("{k}={v}"));
+    }
+    let data: Vec<&str> = data.iter().map(String::as_str).collect();
+    admin_request(s, method, path, &data)
+}
+
+/// `method` on `path` as admin with a JSON body.
+pub fn admin_json(s: &DevServer, method: &str, path: &str, v: &serde_json::Value) -> Resp {
+    let text = v.to_string();
+    let data = [
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &text,
+    ];
+    admin_request(s, method, path, &data)
+}
+
 /// Creates stanza `name` of `<conf>.conf` in this app's namespace as admin, through splunkd's
 /// `configs/conf-<conf>` (201 expected); `keys` become form fields.
 pub fn seed_stanza(s: &DevServer, conf: &str, name: &str, keys: &[(&str, &str)]) {
     let path = format!("/servicesNS/nobody/dsdl_handler/configs/conf-{conf}?output_mode=json");
-    let mut data = vec!["--data-urlencode".to_string(), format!("name={name}")];
-    for (k, v) in keys {
-        data.push("--data-urlencode".into());
-        data.push(format!("{k}={v}"));
-    }
-    let data: Vec<&str> = data.iter().map(String::as_str).collect();
-    let r = admin_request(s, "POST", &path, &data);
+    let mut pairs = vec![("name", name)];
+    pairs.extend_from_slice(keys);
+    let r = admin_form(s, "POST", &path, &pairs);
     assert_eq!(r.status, 201, "seeding [{name}] of {conf}.conf: {}", r.body);
 }
 
@@ -289,13 +308,7 @@ pub fn seed_stanza(s: &DevServer, conf: &str, name: &str, keys: &[(&str, &str)])
 pub fn update_stanza(s: &DevServer, conf: &str, name: &str, keys: &[(&str, &str)]) {
     let path =
         format!("/servicesNS/nobody/dsdl_handler/configs/conf-{conf}/{name}?output_mode=json");
-    let mut data = Vec::new();
-    for (k, v) in keys {
-        data.push("--data-urlencode".to_string());
-        data.push(format!("{k}={v}"));
-    }
-    let data: Vec<&str> = data.iter().map(String::as_str).collect();
-    let r = admin_request(s, "POST", &path, &data);
+    let r = admin_form(s, "POST", &path, keys);
     assert_eq!(
         r.status, 200,
         "updating [{name}] of {conf}.conf: {}",
