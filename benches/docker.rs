@@ -117,18 +117,7 @@ impl Bed {
         );
         assert_eq!(r.status, 200, "saving the connection: {}", r.body);
         for (key, image) in images {
-            let (repo, name) = catalog_entry(image);
-            seed_stanza(
-                &bed.s,
-                "docker_images",
-                key,
-                &[
-                    ("title", key),
-                    ("image", &name),
-                    ("repo", &repo),
-                    ("runtime", "none"),
-                ],
-            );
+            common::docker::offer_image(&bed.s, key, image);
         }
         bed
     }

@@ -45,18 +45,7 @@ impl Bed {
         let r = send(&s, "POST", "container_connection", &body);
         assert_eq!(r.status, 200, "saving the connection: {}", r.body);
         for (key, image) in images {
-            let (repo, name) = catalog_entry(image);
-            seed_stanza(
-                &s,
-                "docker_images",
-                key,
-                &[
-                    ("title", key),
-                    ("image", &name),
-                    ("repo", &repo),
-                    ("runtime", "none"),
-                ],
-            );
+            common::docker::offer_image(&s, key, image);
         }
         Bed { s, guard }
     }

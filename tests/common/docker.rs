@@ -273,6 +273,22 @@ pub fn catalog_entry(image: &str) -> (String, String) {
     (IMAGE_REPO.to_string(), rest.to_string())
 }
 
+/// Offers a test image in `docker_images.conf` of a running splunkd-dev under `key`.
+pub fn offer_image(s: &super::devserver::DevServer, key: &str, image: &str) {
+    let (repo, name) = catalog_entry(image);
+    super::devserver::seed_stanza(
+        s,
+        "docker_images",
+        key,
+        &[
+            ("title", key),
+            ("image", &name),
+            ("repo", &repo),
+            ("runtime", "none"),
+        ],
+    );
+}
+
 /// The content label of a local image, `None` when the image does not exist.
 fn image_content(image: &str) -> Option<String> {
     let format = format!("{{{{index .Config.Labels \"{IMAGE_CONTENT_LABEL}\"}}}}");
