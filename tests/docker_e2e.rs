@@ -929,3 +929,188 @@ fn a_container_the_record_names_is_never_left_behind() {
     assert!(inspect_state(&id).is_none(), "force stopped and removed it");
     assert!(bed.data()["config"].get("forced").is_none());
 }
+
+#[test]
+fn containers_that_ignore_sigterm_are_stopped_within_the_grace_period() {
+    if !require_docker() {
+        return;
+    }
+    let image = common::docker::stubborn_image();
+    let (bed, name) = local_bed("docker-stubborn", &image);
+    // The grace period before SIGKILL (the stop endpoint's), plus a few seconds of engine work.
+    let bound = Duration::from_secs(10 + 8);
+
+    // POST stop_container.
+    let r = bed.start("stubborn1", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = started_id(&r);
+    let t = Instant::now();
+    let r = bed.stop("stubborn1");
+    let took = t.elapsed();
+    assert_eq!(
+        r.status, 200,
+        "stop of a SIGTERM-deaf container: {}",
+        r.body
+    );
+    assert!(took < bound, "stop took {took:?}");
+    assert!(
+        took >= Duration::from_secs(9),
+        "the container really ignored SIGTERM (stop took {took:?})"
+    );
+    assert!(inspect_state(&id).is_none(), "stopped and removed");
+    assert!(
+        bed.data()["config"].get("stubborn1").is_none(),
+        "record gone"
+    );
+
+    // DELETE start_container/{model}?force=true stops it first.
+    let r = bed.start("stubborn2", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = started_id(&r);
+    let t = Instant::now();
+    let r = admin_request(
+        &bed.s,
+        "DELETE",
+        "/services/mltk/start_container/stubborn2?output_mode=json&force=true",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(t.elapsed() < bound, "forced delete took {:?}", t.elapsed());
+    assert!(inspect_state(&id).is_none(), "force stopped and removed it");
+
+    // Deleting the connection while it runs: refused at once without force, and with force
+    // the container is left running (said so), never half-stopped.
+    let r = bed.start("stubborn3", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = started_id(&r);
+    let conn = "/services/mltk/container_connection/docker/local%20engine?output_mode=json";
+    let r = admin_request(&bed.s, "DELETE", conn, &[]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = admin_request(&bed.s, "DELETE", &format!("{conn}&force=true"), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("keep running"), "{}", r.body);
+    assert_eq!(
+        inspect_state(&id).map(|s| s.status),
+        Some("running".to_string())
+    );
+    // The guard removes it (SIGKILL) when the test ends.
+    let _ = bed.guard.containers();
+}
+
+#[test]
+fn a_stop_during_a_start_makes_the_start_a_conflict() {
+    if !require_docker() {
+        return;
+    }
+    let image = common::docker::never_ready_image();
+    let (bed, name) = local_bed("docker-stop-race", &image);
+    let starter = {
+        let s_url = bed.s.url.clone();
+        let basic = bed.s.basic();
+        let name = name.clone();
+        std::thread::spawn(move || {
+            let body = json!({"payload": {"model": "raced", "image": name, "mode": "PROD",
+                                          "wait_seconds": "30"}});
+            common::devserver::curl(
+                &[
+                    "-u",
+                    &basic,
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/json",
+                    "--data-binary",
+                    &body.to_string(),
+                    &format!("{s_url}{MLTK}/start_container?output_mode=json"),
+                ],
+                &[],
+            )
+        })
+    };
+    // Wait until the start has its container running, then stop the model.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bed.containers().is_empty() {
+        assert!(Instant::now() < deadline, "the start made no container");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let r = bed.stop("raced");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = starter.join().expect("start thread");
+    assert_eq!(
+        r.status, 409,
+        "a start stopped by another request: {}",
+        r.body
+    );
+    assert!(
+        first_message(&body(&r)).contains("stop"),
+        "says it was stopped: {}",
+        r.body
+    );
+    assert!(bed.containers().is_empty(), "nothing left behind");
+    assert!(bed.data()["config"].get("raced").is_none(), "no record");
+}
+
+#[test]
+fn containers_without_dsdl_labels_are_never_read_stopped_or_removed() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let (bed, name) = local_bed("docker-foreign", &image);
+    // Somebody else's container on the same engine: only the test's cleanup label.
+    let foreign = bed.guard.run(&[
+        "--name",
+        &format!("foreign-{}", bed.guard.value),
+        "-e",
+        "ENABLE_HTTPS=false",
+        &image,
+    ]);
+    // One of ours, to be named by a short id.
+    let r = bed.start("ours", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ours = started_id(&r);
+
+    let names_foreign = [
+        ("by-id", foreign.clone()),
+        ("by-name", format!("foreign-{}", bed.guard.value)),
+        ("by-prefix", foreign[..12].to_string()),
+    ];
+    for (model, id) in names_foreign
+        .iter()
+        .map(|(m, id)| (m.to_string(), id.clone()))
+        .chain([("short-ours".to_string(), ours[..12].to_string())])
+    {
+        seed_stanza(
+            &bed.s,
+            "dsdl_container",
+            &model,
+            &[("id", &id), ("mode", "PROD"), ("cluster", "docker")],
+        );
+        let r = bed.post("container_logs", &json!({"model": model}));
+        assert_eq!(r.status, 409, "logs of {model}: {}", r.body);
+        assert!(
+            !r.body.contains("dsdl-test-container"),
+            "nothing of its output: {}",
+            r.body
+        );
+        let r = bed.stop(&model);
+        assert_eq!(r.status, 409, "stop of {model}: {}", r.body);
+        let r = admin_request(
+            &bed.s,
+            "DELETE",
+            &format!("/services/mltk/start_container/{model}?output_mode=json&force=true"),
+            &[],
+        );
+        assert_eq!(r.status, 409, "forced delete of {model}: {}", r.body);
+        let r = bed.start(&model, &name, "PROD");
+        assert_eq!(r.status, 409, "start over {model}: {}", r.body);
+    }
+    for id in [&foreign, &ours] {
+        assert_eq!(
+            inspect_state(id).map(|s| s.status),
+            Some("running".to_string()),
+            "{id} untouched"
+        );
+    }
+}

@@ -20,7 +20,9 @@
 //!   ("tensorboard stand-in") and 6000 ("mlflow stand-in").
 //! - At start, one line on stdout (`dsdl-test-container listening on ...`) and one on stderr
 //!   (`dsdl-test-container stderr ready`); then one stdout line per request.
-//! - SIGTERM and SIGINT end it at once with code 0, so `docker stop` is quick.
+//! - SIGTERM and SIGINT end it at once with code 0, so `docker stop` is quick; with
+//!   `DSDL_TEST_IGNORE_SIGTERM=1` it installs no SIGTERM handler, so as PID 1 the kernel drops
+//!   SIGTERM and only SIGKILL ends it, as with the real image's shell (`bootstrap_fast.sh`).
 //!
 //! Behaviour switches, so that image variants can be made with `docker import --change 'ENV ..'`:
 //!
@@ -32,6 +34,7 @@
 //! | `DSDL_TEST_LOG_LINE_BYTES=<n>` | pad each of those lines to n bytes (without the newline), multi-byte padding included |
 //! | `DSDL_TEST_LOG_BYTES=<n>` | write exactly n bytes of numbered lines to stdout as fast as possible, then `dsdl-test-container bulk log done: ...` on stdout and stderr; serving all the while |
 //! | `DSDL_TEST_MEM_HOG=1` | allocate and touch memory until killed (an OOM test under a memory limit); stops growing at `DSDL_TEST_MEM_HOG_MAX_MB` (default 4096) to spare a machine without a limit |
+//! | `DSDL_TEST_IGNORE_SIGTERM=1` | no SIGTERM handler: as PID 1, `docker stop` waits out its whole grace period and kills it |
 //! | `DSDL_TEST_MODEL` | the `model` value of the health reply (default `no model exists`) |
 //!
 //! Nothing here panics on input: bad settings are reported on stderr and replaced by defaults,
@@ -95,6 +98,8 @@ struct Settings {
     mem_hog: bool,
     /// `DSDL_TEST_MEM_HOG_MAX_MB`, default 4096.
     mem_hog_max_mb: u64,
+    /// `DSDL_TEST_IGNORE_SIGTERM`: leave SIGTERM to the kernel's default for PID 1 (dropped).
+    ignore_sigterm: bool,
     /// `DSDL_TEST_MODEL`.
     model: String,
 }
@@ -123,6 +128,11 @@ fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// Whether a switch variable is on (`1`, `true`, `yes`).
+fn is_set(name: &str) -> bool {
+    matches!(env(name).trim(), "1" | "true" | "TRUE" | "yes")
+}
+
 impl Settings {
     fn from_env() -> Settings {
         let enable_https = env("ENABLE_HTTPS");
@@ -146,10 +156,8 @@ impl Settings {
             log_lines: env_num("DSDL_TEST_LOG_LINES", 0),
             log_line_bytes: env_num("DSDL_TEST_LOG_LINE_BYTES", 0),
             log_bytes: env_num("DSDL_TEST_LOG_BYTES", 0),
-            mem_hog: matches!(
-                env("DSDL_TEST_MEM_HOG").trim(),
-                "1" | "true" | "TRUE" | "yes"
-            ),
+            mem_hog: is_set("DSDL_TEST_MEM_HOG"),
+            ignore_sigterm: is_set("DSDL_TEST_IGNORE_SIGTERM"),
             mem_hog_max_mb: env_num("DSDL_TEST_MEM_HOG_MAX_MB", 4096),
             model: std::env::var("DSDL_TEST_MODEL").unwrap_or_else(|_| "no model exists".into()),
         }
@@ -278,8 +286,15 @@ async fn run(settings: Settings) -> Result<u8, String> {
             None => std::future::pending::<()>().await,
         }
     };
+    let ignore_sigterm = settings.ignore_sigterm;
     let sigterm = async {
         use tokio::signal::unix::{SignalKind, signal};
+        if ignore_sigterm {
+            // No handler: SIGTERM keeps its default action, which the kernel does not apply
+            // to PID 1, exactly like a shell script as the container's entry point.
+            say("dsdl-test-container ignores SIGTERM (DSDL_TEST_IGNORE_SIGTERM)");
+            return std::future::pending::<()>().await;
+        }
         match signal(SignalKind::terminate()) {
             Ok(mut s) => {
                 s.recv().await;

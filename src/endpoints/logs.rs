@@ -48,6 +48,9 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     })?;
     let conn = DockerConnection::load(&store).await?;
     let (settings, engine) = conn.engine()?;
+    // Only the recorded DSDL container's logs are read; a missing one falls through to the
+    // engine's 404 below.
+    engine.inspect_recorded(&q.model, &id).await?;
     let entries = match engine.logs(&id, q.tail, q.since).await {
         Ok(e) => e,
         Err(e) if e.kind == ErrorKind::NotFound => {

@@ -40,6 +40,8 @@ const RACE_WAIT: Duration = Duration::from_secs(25);
 /// A container still only "created" this long after its creation is a leftover of a start
 /// that died half-way (a start takes at most a create and a start call, 10 s each).
 const LEFTOVER_AGE: Duration = Duration::from_secs(60);
+/// How long a start watches a container that stopped for its removal by a concurrent stop.
+const REMOVAL_WINDOW: Duration = Duration::from_secs(2);
 
 /// `POST /mltk/start_container`.
 pub async fn start(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
@@ -213,7 +215,7 @@ impl Start<'_> {
         let Some(id) = found.and_then(running_id) else {
             return Ok(());
         };
-        match self.engine.inspect(id).await? {
+        match self.engine.inspect_recorded(&self.want.model, id).await? {
             Some(c) if c.observed.name != self.spec.name && plan::is_alive(&c.observed.state) => {
                 Err(ApiError::conflict(format!(
                     "Model {} already has a container ({}, {}) recorded; stop it first with POST \
@@ -333,10 +335,11 @@ impl Start<'_> {
         Ok((urls, phase, reason))
     }
 
+    /// 409: only a stop (or someone on the engine) removes a container during its start.
     fn vanished(&self) -> ApiError {
         ApiError::conflict(format!(
-            "The container of model {} disappeared while it was being started (a stop at the \
-             same time?); start it again.",
+            "The container of model {} was stopped and removed by another request while it was \
+             starting; start it again if that was not intended.",
             self.want.model
         ))
     }
@@ -372,13 +375,28 @@ impl Start<'_> {
                 .await?
                 .ok_or_else(|| self.vanished())?;
             if now.observed.state != "running" {
-                return Err(self.died(id, &now).await);
+                return Err(self.ended(id, &now).await);
             }
             if Instant::now() >= until {
                 return Ok((Phase::Starting, p.detail));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The error for a container that is no longer running during its start. A stop by
+    /// another request removes it right after it exits, so a container gone within
+    /// [`REMOVAL_WINDOW`] was stopped on purpose (409); one still there died on its own (502).
+    async fn ended(&self, id: &str, c: &Inspected) -> ApiError {
+        let until = Instant::now() + REMOVAL_WINDOW;
+        while Instant::now() < until {
+            match self.engine.inspect(id).await {
+                Ok(None) => return self.vanished(),
+                Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(_) => break,
+            }
+        }
+        self.died(id, c).await
     }
 
     /// The error for a container that stopped during its start: its exit code and last

@@ -111,7 +111,7 @@ pub async fn stop_model(
     let messages: Vec<Value> = skip_verify_note(&settings).into_iter().collect();
     let mut ids: Vec<String> = Vec::new();
     if let Some(id) = &recorded
-        && let Some(c) = engine.inspect(id).await?
+        && let Some(c) = engine.inspect_recorded(model, id).await?
     {
         match c.observed.manager_id.as_deref() {
             Some(m) if m != manager => {

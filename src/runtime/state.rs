@@ -3,10 +3,12 @@
 //! record names (orphans, reported, never removed). Pure: the endpoint gathers the engine's
 //! listing and the probes, and the rows are built here.
 
+use super::plan::label;
 use super::probe::Probe;
 use crate::conffile::Stanza;
 use crate::model::record::{content, running_id};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 /// A container as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +42,44 @@ pub enum Live<'a> {
     Unchecked(String),
 }
 
-/// Finds the container a record names: by id (full or a prefix of 12+ characters).
+/// Finds the container a record names: by its full id only, so a short or edited id never
+/// resolves to another container.
 pub fn find<'a>(record: &Stanza, containers: &'a [Observed]) -> Live<'a> {
     let Some(id) = running_id(record) else {
         return Live::NoContainer;
     };
     containers
         .iter()
-        .find(|c| c.id == id || (id.len() >= 12 && c.id.starts_with(id)))
+        .find(|c| c.id == id)
         .map_or(Live::Missing, Live::Seen)
+}
+
+/// Whether a container may be read, stopped or removed: it carries this handler's labels or
+/// the AI Toolkit's (`mltk_container`). Everything else on the engine is someone else's.
+pub fn is_dsdl(labels: &HashMap<String, String>) -> bool {
+    labels.get(label::MANAGED_BY).map(String::as_str) == Some(label::MANAGER)
+        || labels.contains_key(label::LEGACY_CONTAINER)
+}
+
+/// Why the container the engine returned for a record's `id` must not be touched, or `None`
+/// when it may be. The engine resolves names and id prefixes, so the answer must be the very
+/// container the record names (its full id) and a DSDL container ([`is_dsdl`]).
+pub fn recorded_problem(
+    recorded: &str,
+    found_id: &str,
+    labels: &HashMap<String, String>,
+) -> Option<&'static str> {
+    if found_id != recorded {
+        Some(
+            "is not a full container id (a name or an id prefix resolves to whatever container the engine picks)",
+        )
+    } else if !is_dsdl(labels) {
+        Some(
+            "names a container that neither dsdl-handler nor the AI Toolkit started (it has neither's labels)",
+        )
+    } else {
+        None
+    }
 }
 
 /// One row of `container_data`: the stored keys, then `state`, `status` (Active only when
@@ -183,7 +214,11 @@ mod tests {
             obs("aaaaaaaaaaaaaaaa", "exited", Some(3), false),
             obs("bbbbbbbbbbbbbbbb", "exited", Some(137), true),
         ];
-        let r = row(&rec("aaaaaaaaaaaa"), &find(&rec("aaaaaaaaaaaa"), &c), None);
+        let r = row(
+            &rec("aaaaaaaaaaaaaaaa"),
+            &find(&rec("aaaaaaaaaaaaaaaa"), &c),
+            None,
+        );
         assert_eq!(
             (r["state"].as_str(), r["status"].as_str()),
             (Some("exited"), Some("Exited"))
@@ -200,8 +235,27 @@ mod tests {
             (r["state"].as_str(), r["phase"].as_str()),
             (Some("unknown"), Some("ready"))
         );
-        // A short id never matches by prefix.
+        // A short id never matches by prefix, not even a 12-character one.
         assert!(matches!(find(&rec("aaaa"), &c), Live::Missing));
+        assert!(matches!(find(&rec("aaaaaaaaaaaa"), &c), Live::Missing));
+    }
+
+    #[test]
+    fn only_the_recorded_dsdl_container_may_be_touched() {
+        let full = "a".repeat(64);
+        let ours = HashMap::from([(label::MANAGED_BY.to_string(), label::MANAGER.to_string())]);
+        let toolkit = HashMap::from([(label::LEGACY_CONTAINER.to_string(), String::new())]);
+        let foreign = HashMap::from([("com.example.app".to_string(), "db".to_string())]);
+        assert_eq!(recorded_problem(&full, &full, &ours), None);
+        assert_eq!(recorded_problem(&full, &full, &toolkit), None);
+        assert!(recorded_problem(&full, &full, &foreign).is_some());
+        assert!(recorded_problem(&full, &full, &HashMap::new()).is_some());
+        // A prefix or a name resolved by the engine is never the recorded container.
+        assert!(recorded_problem(&full[..12], &full, &ours).is_some());
+        assert!(recorded_problem("mltk-m-1", &full, &ours).is_some());
+        // Another manager's label value is not ours.
+        let other = HashMap::from([(label::MANAGED_BY.to_string(), "helm".to_string())]);
+        assert!(!is_dsdl(&other));
     }
 
     #[test]

@@ -176,6 +176,18 @@ pub fn contract_image() -> String {
     variant_image("contract", &[])
 }
 
+/// The contract, with the real image's stubbornness: PID 1 has no SIGTERM handler (as the DSDL
+/// image's `bootstrap_fast.sh` shell), so only SIGKILL after the stop grace period ends it.
+pub fn stubborn_image() -> String {
+    variant_image("stubborn", &[("DSDL_TEST_IGNORE_SIGTERM", "1")])
+}
+
+/// The contract with its API on port 5999 instead of 5000: a start never sees it ready, so
+/// it waits out its whole `wait_seconds` (PID 1 still ends on SIGTERM).
+pub fn never_ready_image() -> String {
+    variant_image("never-ready", &[("DSDL_TEST_PORT", "5999")])
+}
+
 /// Serves normally, then exits with code 3 after 2 seconds.
 pub fn crasher_image() -> String {
     variant_image(

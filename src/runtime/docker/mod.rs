@@ -31,6 +31,12 @@ use std::time::Duration;
 /// Default bound for one engine call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// bollard's own per-client timeout, which cuts every call at the same value whatever the
+/// call. Each call here carries its own bound ([`Engine::call_within`]: a stop waits out its
+/// grace period, a pull has its own limit), so bollard's is set above all of them and never
+/// decides.
+const CLIENT_CEILING: Duration = Duration::from_secs(3600);
+
 /// A connected engine (nothing is sent until the first call).
 pub struct Engine {
     docker: Docker,
@@ -70,7 +76,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Builds the client for `settings`; only a missing unix socket fails here (503).
     pub fn connect(settings: &DockerSettings, timeout: Duration) -> Result<Engine, ApiError> {
-        let secs = timeout.as_secs().max(1);
+        let secs = CLIENT_CEILING.as_secs();
         let version = bollard::API_DEFAULT_VERSION;
         let docker = match (&settings.endpoint, &settings.tls) {
             (Endpoint::Unix(path), _) => {
@@ -311,6 +317,28 @@ impl Engine {
             ports,
             created_at,
         }))
+    }
+
+    /// The container a deployment record names by `id`, for reading, stopping or removing it:
+    /// `None` when the engine has none by that id; 409, touching nothing, when what the
+    /// engine resolves is not exactly that container or not a DSDL container
+    /// ([`super::state::recorded_problem`]).
+    pub async fn inspect_recorded(
+        &self,
+        model: &str,
+        recorded: &str,
+    ) -> Result<Option<Inspected>, ApiError> {
+        let Some(found) = self.inspect(recorded).await? else {
+            return Ok(None);
+        };
+        match super::state::recorded_problem(recorded, &found.observed.id, &found.labels) {
+            None => Ok(Some(found)),
+            Some(why) => Err(ApiError::conflict(format!(
+                "The record of model {model} {why}: id {:?}. Nothing was read, stopped or \
+                 removed; correct or remove the record [{model}] in dsdl_container.conf.",
+                crate::names::excerpt(recorded, 80)
+            ))),
+        }
     }
 
     /// Creates a container; a name already taken is a 409.
