@@ -73,7 +73,43 @@ pub fn model_name(raw: &str) -> Result<String, ApiError> {
             truncate(raw)
         )));
     }
+    refuse_reserved(raw, "model name")?;
     Ok(raw.to_string())
+}
+
+/// Names Splunk gives a meaning of its own, any case: `[default]` is merged into every stanza
+/// of its conf file, and the others are actions of splunkd's REST collections
+/// (`configs/conf-x/_new`, `_reload`, ...), so an entity by that name cannot be addressed.
+const RESERVED: &[&str] = &[
+    "default", "_new", "_reload", "_acl", "_bump", "_move", "_enable", "_disable",
+];
+
+fn refuse_reserved(name: &str, what: &str) -> Result<(), ApiError> {
+    match RESERVED.iter().find(|r| r.eq_ignore_ascii_case(name)) {
+        Some(r) => Err(ApiError::bad_request(format!(
+            "The {what} {:?} is reserved by Splunk ({r} has a meaning of its own in conf files \
+             and REST paths); choose another name.",
+            truncate(name)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A `docker_network` value: a network the containers join by name. `host`, `none` and
+/// `container:<id>` (any value with a `:`) are network modes, not networks: they would put a
+/// model container on the host's or another container's network stack, or cut it off.
+pub fn docker_network(raw: &str) -> Result<(), String> {
+    let l = raw.trim().to_ascii_lowercase();
+    if l == "host" || l == "none" || l.contains(':') {
+        return Err(format!(
+            "docker_network {:?} is a Docker network mode, not a network: host, none and \
+             container:<id> are refused because they give model containers the host's or \
+             another container's network, or none. Name a user-defined network (docker network \
+             create <name>), or leave docker_network empty for the default bridge.",
+            truncate(raw)
+        ));
+    }
+    Ok(())
 }
 
 /// A connection name: 1 to 64 of `A-Z a-z 0-9 _ . -` and inner spaces, trimmed.
@@ -91,6 +127,7 @@ pub fn connection_name(raw: &str) -> Result<String, ApiError> {
             "connection name must not be only dots.",
         ));
     }
+    refuse_reserved(name, "connection name")?;
     Ok(name.to_string())
 }
 
@@ -216,15 +253,55 @@ mod tests {
             "a\u{0}b",
             "mod\u{e8}le",
             &"x".repeat(101),
+            "default",
+            "DEFAULT",
+            "Default",
+            "_new",
+            "_Reload",
+            "_acl",
         ] {
             assert_eq!(model_name(bad).unwrap_err().status(), 400, "{bad:?}");
+        }
+        assert!(model_name("default2").is_ok() && model_name("my_default").is_ok());
+        assert!(
+            model_name("Default")
+                .unwrap_err()
+                .message
+                .contains("reserved")
+        );
+    }
+
+    #[test]
+    fn network_modes_are_not_networks() {
+        for bad in [
+            "host",
+            "HOST",
+            " none ",
+            "container:abc",
+            "container:",
+            "ns:x",
+        ] {
+            assert!(docker_network(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["bridge", "dsdl-net", "my_net.1", "hostnet"] {
+            assert!(docker_network(ok).is_ok(), "{ok:?}");
         }
     }
 
     #[test]
     fn connection_names() {
         assert_eq!(connection_name("  my docker ").unwrap(), "my docker");
-        for bad in ["", "   ", "..", "a/b", "a\nb", "a]b", &"c".repeat(65)] {
+        for bad in [
+            "",
+            "   ",
+            "..",
+            "a/b",
+            "a\nb",
+            "a]b",
+            &"c".repeat(65),
+            "default",
+            " Default ",
+        ] {
             assert_eq!(connection_name(bad).unwrap_err().status(), 400, "{bad:?}");
         }
     }

@@ -8,8 +8,8 @@ mod common;
 use common::devserver::{DevServer, Resp, admin_json, admin_request, seed_stanza};
 use common::docker::{
     LabelGuard, TcpDockerProxy, TlsDockerProxy, TlsProxyOptions, catalog_entry, chatty_image,
-    containers_with_label, contract_image, crasher_image, docker, inspect_state, require_docker,
-    wait_stopped,
+    containers_with_label, contract_image, crasher_image, docker, docker_ok, inspect_state,
+    require_docker, wait_stopped,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -1113,4 +1113,91 @@ fn containers_without_dsdl_labels_are_never_read_stopped_or_removed() {
             "{id} untouched"
         );
     }
+}
+
+#[test]
+fn reserved_names_network_modes_and_wide_ports_are_refused() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let (bed, name) = local_bed("docker-reserved", &image);
+
+    // [default] would be merged into every record: refused in every spelling and endpoint.
+    for model in ["default", "DEFAULT", "Default", "_new"] {
+        let r = bed.start(model, &name, "PROD");
+        assert_eq!(r.status, 400, "start {model}: {}", r.body);
+        assert!(first_message(&body(&r)).contains("reserved"), "{}", r.body);
+        let r = bed.stop(model);
+        assert_eq!(r.status, 400, "stop {model}: {}", r.body);
+    }
+    assert!(bed.containers().is_empty());
+    assert!(bed.data()["config"].get("default").is_none());
+
+    // Network modes are not networks: refused at save, and at start when written by hand.
+    for net in ["host", "none", "container:abc", "HOST"] {
+        let r = bed.post(
+            "container_connection",
+            &json!({"container_type": "docker", "connection_name": "local engine",
+                    "is_edit": "true", "docker_network": net}),
+        );
+        assert_eq!(r.status, 400, "save docker_network={net}: {}", r.body);
+        assert!(r.body.contains("docker_network"), "{}", r.body);
+    }
+    common::devserver::update_stanza(
+        &bed.s,
+        "container_connections",
+        "docker",
+        &[("docker_network", "host")],
+    );
+    let r = bed.start("m1", &name, "PROD");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        first_message(&body(&r)).contains("network mode"),
+        "{}",
+        r.body
+    );
+    assert!(bed.containers().is_empty(), "nothing created");
+    common::devserver::update_stanza(
+        &bed.s,
+        "container_connections",
+        "docker",
+        &[("docker_network", "")],
+    );
+
+    // Containers reached on localhost only are published on loopback only.
+    let host_ips = |id: &str| {
+        let out = docker_ok(&[
+            "inspect",
+            "--format",
+            "{{range $p, $b := .HostConfig.PortBindings}}{{range $b}}[{{.HostIp}}]{{end}}{{end}}",
+            id,
+        ]);
+        out.trim().to_string()
+    };
+    let r = bed.start("m1", &name, "DEV");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = started_id(&r);
+    assert_eq!(
+        host_ips(&id),
+        "[127.0.0.1]".repeat(5),
+        "DEV ports on loopback"
+    );
+    assert!(
+        body(&r)["updated_config"]["api_url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("localhost")
+    );
+    assert_eq!(bed.stop("m1").status, 200);
+    // With an external host name for users, the ports are published for them.
+    common::devserver::update_stanza(
+        &bed.s,
+        "container_connections",
+        "docker",
+        &[("endpoint_hostname_external", "dsdl.example.com")],
+    );
+    let r = bed.start("m2", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(host_ips(&started_id(&r)), "[]", "every interface");
 }

@@ -318,6 +318,10 @@ pub fn check_value(key: &KeySpec, raw: &str) -> Result<String, String> {
             }),
         ValueType::Url { schemes } => check_url(name, raw, schemes),
     }
+    .and_then(|v| match name.as_str() {
+        "docker_network" => crate::names::docker_network(&v).map(|()| v),
+        _ => Ok(v),
+    })
 }
 
 /// A URL with one of `schemes`. `unix` needs a socket path; the others a host with an

@@ -116,6 +116,7 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
             .collect(),
         ports: plan::ports(want.mode, &want.model),
         network: settings.network.clone(),
+        host_ip: settings.publish_ip.map(str::to_string),
         logging: settings.logging.clone(),
         gpu: want.gpu,
     };

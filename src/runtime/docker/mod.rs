@@ -61,6 +61,8 @@ pub struct ContainerSpec {
     pub ports: Vec<Port>,
     /// `docker_network`, when set.
     pub network: Option<String>,
+    /// The address ports are published on; `None` for every interface.
+    pub host_ip: Option<String>,
     /// Splunk logging driver URL and HEC token, when both are configured.
     pub logging: Option<(String, Secret)>,
     /// Request every GPU (`--gpus all`).
@@ -470,7 +472,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
             (
                 port_key(p),
                 Some(vec![PortBinding {
-                    host_ip: None,
+                    host_ip: spec.host_ip.clone(),
                     host_port: Some(p.host.map(|h| h.to_string()).unwrap_or_default()),
                 }]),
             )
@@ -641,6 +643,7 @@ mod tests {
             labels: HashMap::from([("k".into(), "v".into())]),
             ports: super::super::plan::ports(super::super::plan::Mode::Dev, "__dev__"),
             network: Some("net".into()),
+            host_ip: None,
             logging: Some(("http://hec".into(), Secret::new("t"))),
             gpu: true,
         };
@@ -650,6 +653,7 @@ mod tests {
         assert_eq!(bindings.len(), 5);
         let mlflow = bindings["6000/tcp"].as_ref().unwrap();
         assert_eq!(mlflow[0].host_port.as_deref(), Some("6060"));
+        assert_eq!(mlflow[0].host_ip, None, "every interface");
         assert_eq!(
             host.binds.unwrap()[1],
             "mltk-container-app:/srv/backup/app:ro"
@@ -661,6 +665,7 @@ mod tests {
             ports: super::super::plan::ports(super::super::plan::Mode::Prod, "m"),
             gpu: false,
             logging: None,
+            host_ip: Some("127.0.0.1".into()),
             ..spec
         };
         let host = container_body(&prod).host_config.unwrap();
@@ -672,6 +677,10 @@ mod tests {
             Some("")
         );
         assert!(host.device_requests.is_none() && host.log_config.is_none());
+        assert_eq!(
+            bindings["5000/tcp"].as_ref().unwrap()[0].host_ip.as_deref(),
+            Some("127.0.0.1")
+        );
     }
 
     #[test]

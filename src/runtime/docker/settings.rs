@@ -59,6 +59,10 @@ pub struct DockerSettings {
     pub endpoint_hostname_external: String,
     /// The network containers join; `None` = the default bridge.
     pub network: Option<String>,
+    /// The loopback address to publish container ports on, when both host names reach the
+    /// containers on this host: nobody else needs them (and the DEV tools have no auth).
+    /// `None`: every interface.
+    pub publish_ip: Option<&'static str>,
     /// The splunk logging driver's URL and token, when both are set.
     pub logging: Option<(String, Secret)>,
     /// Whether a missing image may be pulled.
@@ -81,6 +85,33 @@ pub fn value<'a>(stanza: &'a Stanza, key: &str) -> Option<&'a str> {
 /// A boolean setting; missing, empty or unreadable counts as `default`.
 pub fn flag(stanza: &Stanza, key: &str, default: bool) -> bool {
     value(stanza, key).and_then(parse_bool).unwrap_or(default)
+}
+
+/// Whether a host name always means this host: `localhost` (and `*.localhost`), 127.0.0.0/8
+/// and `::1`, with or without brackets.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    let l = h.to_ascii_lowercase();
+    l == "localhost"
+        || l.ends_with(".localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `::1` when the API host is the IPv6 loopback, `127.0.0.1` for the other loopback names,
+/// `None` unless both host names are loopback.
+fn publish_ip(api_host: &str, external_host: &str) -> Option<&'static str> {
+    if !(is_loopback(api_host) && is_loopback(external_host)) {
+        return None;
+    }
+    let bare = api_host
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Some(match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => "::1",
+        _ => "127.0.0.1",
+    })
 }
 
 impl DockerSettings {
@@ -116,13 +147,19 @@ impl DockerSettings {
             (Some(url), Some(token)) => Some((url.to_string(), token.clone())),
             _ => None,
         };
+        // Saved before the rule existed, or written to the conf by hand: refused at start too.
+        let network = value(stanza, "docker_network").map(str::to_string);
+        if let Some(net) = &network {
+            crate::names::docker_network(net).map_err(ApiError::bad_request)?;
+        }
         Ok(DockerSettings {
+            publish_ip: publish_ip(&endpoint_hostname, &endpoint_hostname_external),
             url: url.to_string(),
             endpoint,
             tls,
             endpoint_hostname,
             endpoint_hostname_external,
-            network: value(stanza, "docker_network").map(str::to_string),
+            network,
             logging,
             allow_pull: flag(stanza, "allow_pull", false),
             https: flag(stanza, "container_enable_https", false),
@@ -273,6 +310,54 @@ mod tests {
         assert_eq!(s.endpoint_hostname_external, "dsdl.example.com");
         assert!(s.https);
         assert_eq!(s.network, None);
+        // Users reach the tools through an external name: ports on every interface.
+        assert_eq!(s.publish_ip, None);
+    }
+
+    #[test]
+    fn loopback_only_connections_publish_on_loopback() {
+        let local = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![("docker_url", "unix:///var/run/docker.sock")];
+            pairs.extend_from_slice(extra);
+            DockerSettings::from_stanza(&stanza(&pairs), &Secrets::default()).unwrap()
+        };
+        assert_eq!(
+            local(&[]).publish_ip,
+            Some("127.0.0.1"),
+            "localhost by default"
+        );
+        let ip = |host| local(&[("endpoint_hostname", host)]).publish_ip;
+        assert_eq!(ip("127.0.0.1"), Some("127.0.0.1"));
+        assert_eq!(ip("[::1]"), Some("::1"));
+        assert_eq!(ip("10.1.2.3"), None);
+        for (host, lo) in [
+            ("localhost", true),
+            ("LOCALHOST", true),
+            ("app.localhost", true),
+            ("127.9.9.9", true),
+            ("::1", true),
+            ("localhost.example.com", false),
+            ("0.0.0.0", false),
+            ("dsdl", false),
+        ] {
+            assert_eq!(is_loopback(host), lo, "{host}");
+        }
+    }
+
+    #[test]
+    fn network_modes_are_refused_at_start() {
+        for net in ["host", "none", "container:db"] {
+            let e = DockerSettings::from_stanza(
+                &stanza(&[
+                    ("docker_url", "unix:///var/run/docker.sock"),
+                    ("docker_network", net),
+                ]),
+                &Secrets::default(),
+            )
+            .unwrap_err();
+            assert_eq!(e.status(), 400, "{net}");
+            assert!(e.message.contains("docker_network"), "{}", e.message);
+        }
     }
 
     #[test]
