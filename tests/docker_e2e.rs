@@ -1201,3 +1201,88 @@ fn reserved_names_network_modes_and_wide_ports_are_refused() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(host_ips(&started_id(&r)), "[]", "every interface");
 }
+
+/// Peak resident memory (VmHWM, in MB) of the biggest driver process under `s`.
+fn driver_peak_mb(s: &DevServer) -> f64 {
+    s.drivers()
+        .into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .fold(0.0, f64::max)
+        / 1024.0
+}
+
+#[test]
+fn an_engine_that_floods_the_logs_keeps_the_driver_small() {
+    use common::flood_engine::{CONTAINER_ID, FloodEngine};
+    // Driver memory stays under this whatever the engine sends (the reply holds at most 8 MB).
+    const PEAK_MB: f64 = 64.0;
+    let cases = [
+        // 150 MB of short lines for tail=10.
+        ("tail10", 1_500_000, 100, 10),
+        // 4,000 lines of 65 kB for tail=4000: more than a reply holds.
+        ("long", 4_000, 65_000, 4_000),
+    ];
+    for (tag, lines, line_bytes, tail) in cases {
+        let engine = FloodEngine::start(lines, line_bytes);
+        let bed = Bed::new(&format!("docker-flood-{tag}"), &engine.url(), &[]);
+        seed_stanza(
+            &bed.s,
+            "dsdl_container",
+            "flood",
+            &[
+                ("id", CONTAINER_ID),
+                ("mode", "PROD"),
+                ("cluster", "docker"),
+            ],
+        );
+        let r = bed.post("container_logs", &json!({"model": "flood", "tail": tail}));
+        assert_eq!(
+            r.status,
+            200,
+            "{tag}: {}",
+            &r.body[..r.body.len().min(2000)]
+        );
+        let v = body(&r);
+        let entries = v["container_logs"]["entries"].as_array().expect("entries");
+        assert!(
+            !entries.is_empty() && entries.len() <= tail,
+            "{tag}: {}",
+            entries.len()
+        );
+        assert!(
+            r.body.len() < 10 * 1024 * 1024,
+            "{tag}: reply {} bytes",
+            r.body.len()
+        );
+        let peak = driver_peak_mb(&bed.s);
+        eprintln!(
+            "{tag}: driver peak {peak:.1} MB, reply {} bytes",
+            r.body.len()
+        );
+        assert!(
+            peak > 0.0 && peak < PEAK_MB,
+            "{tag}: driver peak {peak:.1} MB"
+        );
+        match tag {
+            "tail10" => assert!(
+                v["messages"].to_string().contains("far more than"),
+                "the flood is said: {}",
+                v["messages"]
+            ),
+            _ => {
+                assert_eq!(v["container_logs"]["truncated"], true);
+                let last = entries.last().and_then(|e| e["log"].as_str()).unwrap_or("");
+                assert!(
+                    last.starts_with("flood 0000003999"),
+                    "newest kept: {last:.40}"
+                );
+            }
+        }
+    }
+}

@@ -51,7 +51,7 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     // Only the recorded DSDL container's logs are read; a missing one falls through to the
     // engine's 404 below.
     engine.inspect_recorded(&q.model, &id).await?;
-    let entries = match engine.logs(&id, q.tail, q.since).await {
+    let read = match engine.logs(&id, q.tail, q.since).await {
         Ok(e) => e,
         Err(e) if e.kind == ErrorKind::NotFound => {
             return Err(ApiError::not_found(format!(
@@ -70,8 +70,16 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
         }
         Err(e) => return Err(e),
     };
-    let (entries, truncated) = logs::newest_within(entries, MAX_REPLY_BYTES);
+    let (entries, truncated) = (read.entries, read.truncated);
     let mut messages: Vec<Value> = skip_verify_note(&settings).into_iter().collect();
+    if read.flooded {
+        messages.push(warn(&format!(
+            "The Docker engine sent far more than the {} lines asked for; reading stopped after \
+             {} MB, so the newest lines may be missing.",
+            q.tail,
+            logs::read_budget(q.tail as usize) / (1024 * 1024)
+        )));
+    }
     if truncated {
         messages.push(warn(&format!(
             "Only the newest {} lines fit in one reply ({} MB of text); ask for a smaller tail \

@@ -404,7 +404,7 @@ impl Start<'_> {
     /// output, with every secret of its environment masked.
     async fn died(&self, id: &str, c: &Inspected) -> ApiError {
         let tail = self.engine.logs(id, 20, None).await.unwrap_or_default();
-        let output: Vec<String> = tail.into_iter().map(|e| e.log).collect();
+        let output: Vec<String> = tail.entries.into_iter().map(|e| e.log).collect();
         let secrets: Vec<&str> = self
             .spec
             .env

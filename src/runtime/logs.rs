@@ -10,6 +10,7 @@
 use crate::endpoints::body::Fields;
 use crate::error::ApiError;
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 
 /// Longest line kept, in bytes.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -125,23 +126,69 @@ pub struct Entry {
     pub stream: Stream,
 }
 
-/// Gathers chunks into lines.
-#[derive(Debug, Default)]
+/// Gathers chunks into lines, keeping only what a reply can hold: the newest `tail` lines
+/// within [`MAX_REPLY_BYTES`], older ones dropped as newer ones arrive, so memory stays
+/// bounded by the reply whatever the engine sends. It also counts the bytes read and says
+/// when to stop: an engine (or a proxy) that floods a small `tail` is cut off at
+/// [`read_budget`].
+#[derive(Debug)]
 pub struct Splitter {
     partial: [Vec<u8>; 3],
     time: [String; 3],
     cut: [bool; 3],
-    entries: Vec<Entry>,
+    entries: VecDeque<Entry>,
+    kept_bytes: usize,
+    tail: usize,
+    reply_budget: usize,
+    read: usize,
+    read_budget: usize,
+    truncated: bool,
+}
+
+/// What a log read kept.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tail {
+    /// The newest lines, oldest first.
+    pub entries: Vec<Entry>,
+    /// Older lines within `tail` were left out to fit the reply budget.
+    pub truncated: bool,
+    /// Reading stopped at the read budget: the engine sent far more than `tail` lines.
+    pub flooded: bool,
+}
+
+/// Most bytes read for a `tail` of lines: twice the longest lines kept, at least 16 MiB and
+/// at most 1 GiB. A well-behaved engine sends at most `tail` lines, so only a flood reaches it.
+pub fn read_budget(tail: usize) -> usize {
+    tail.saturating_mul(2 * (MAX_LINE + 64))
+        .clamp(16 * 1024 * 1024, 1024 * 1024 * 1024)
 }
 
 impl Splitter {
-    /// A splitter for frames that start with the engine's timestamp and a space.
-    pub fn new() -> Splitter {
-        Splitter::default()
+    /// A splitter keeping the newest `tail` lines within [`MAX_REPLY_BYTES`], for frames that
+    /// start with the engine's timestamp and a space.
+    pub fn new(tail: usize) -> Splitter {
+        Splitter::with_budgets(tail, MAX_REPLY_BYTES, read_budget(tail))
     }
 
-    /// Adds one frame (one engine message) of `stream`.
-    pub fn push(&mut self, stream: Stream, frame: &[u8]) {
+    fn with_budgets(tail: usize, reply_budget: usize, read_budget: usize) -> Splitter {
+        Splitter {
+            partial: Default::default(),
+            time: Default::default(),
+            cut: [false; 3],
+            entries: VecDeque::new(),
+            kept_bytes: 0,
+            tail: tail.max(1),
+            reply_budget,
+            read: 0,
+            read_budget,
+            truncated: false,
+        }
+    }
+
+    /// Adds one frame (one engine message) of `stream`; `false` once the read budget is
+    /// spent, when the caller stops reading.
+    pub fn push(&mut self, stream: Stream, frame: &[u8]) -> bool {
+        self.read = self.read.saturating_add(frame.len());
         let i = stream.index();
         let (time, mut bytes) = split_timestamp(frame);
         while !bytes.is_empty() {
@@ -165,6 +212,7 @@ impl Splitter {
             }
             bytes = rest;
         }
+        self.read < self.read_budget
     }
 
     fn emit(&mut self, stream: Stream) {
@@ -176,38 +224,53 @@ impl Splitter {
         if cut {
             log.push_str(" … [line cut at 64 KiB]");
         }
-        self.entries.push(Entry {
+        let entry = Entry {
             time: std::mem::take(&mut self.time[i]),
             log,
             stream,
-        });
+        };
+        self.kept_bytes += entry.size();
+        self.entries.push_back(entry);
+        // The engine sends the newest `tail` lines; more than that (a flood) or more than a
+        // reply holds pushes the oldest out.
+        while self.entries.len() > self.tail
+            || (self.kept_bytes > self.reply_budget && self.entries.len() > 1)
+        {
+            if self.entries.len() <= self.tail {
+                self.truncated = true;
+            }
+            if let Some(old) = self.entries.pop_front() {
+                self.kept_bytes -= old.size();
+            }
+        }
+        if self.kept_bytes > self.reply_budget {
+            // One line alone over the budget (only with a tiny budget): nothing fits.
+            self.entries.clear();
+            self.kept_bytes = 0;
+            self.truncated = true;
+        }
     }
 
-    /// The entries, with a last line that had no newline.
-    pub fn finish(mut self) -> Vec<Entry> {
+    /// The lines kept, with a last line that had no newline.
+    pub fn finish(mut self) -> Tail {
         for stream in [Stream::Stdout, Stream::Stderr, Stream::Console] {
             if !self.partial[stream.index()].is_empty() {
                 self.emit(stream);
             }
         }
-        self.entries
+        Tail {
+            flooded: self.read >= self.read_budget,
+            truncated: self.truncated,
+            entries: self.entries.into(),
+        }
     }
 }
 
-/// The newest entries whose text fits in `budget` bytes, and whether older ones were left out.
-pub fn newest_within(mut entries: Vec<Entry>, budget: usize) -> (Vec<Entry>, bool) {
-    let mut used = 0usize;
-    let mut keep = entries.len();
-    for e in entries.iter().rev() {
-        used = used.saturating_add(e.log.len() + e.time.len());
-        if used > budget {
-            break;
-        }
-        keep -= 1;
+impl Entry {
+    /// The bytes it takes in a reply, for the budget.
+    fn size(&self) -> usize {
+        self.log.len() + self.time.len()
     }
-    let dropped = keep > 0;
-    entries.drain(..keep);
-    (entries, dropped)
 }
 
 /// Splits `2026-11-23T01:56:52.649558979Z rest` into the timestamp and the rest; a line
@@ -298,12 +361,12 @@ mod tests {
 
     #[test]
     fn lines_keep_their_stream_and_time() {
-        let mut s = Splitter::new();
+        let mut s = Splitter::new(usize::MAX);
         s.push(Stream::Stdout, &frame(TS, "hello\n"));
         s.push(Stream::Stdout, &frame(TS, "wor"));
         s.push(Stream::Stderr, &frame(TS2, "oops\n"));
         s.push(Stream::Stdout, &frame(TS2, "ld\n"));
-        let e = s.finish();
+        let e = s.finish().entries;
         assert_eq!(e.len(), 3);
         assert_eq!((e[0].log.as_str(), e[0].stream), ("hello", Stream::Stdout));
         assert_eq!(e[0].time, TS);
@@ -321,9 +384,9 @@ mod tests {
 
     #[test]
     fn a_line_without_a_timestamp_is_kept_whole() {
-        let mut s = Splitter::new();
+        let mut s = Splitter::new(usize::MAX);
         s.push(Stream::Console, b"no time here\nlast");
-        let e = s.finish();
+        let e = s.finish().entries;
         assert_eq!(e[0].log, "no time here");
         assert_eq!(e[0].time, "");
         assert_eq!(e[1].log, "last");
@@ -332,7 +395,7 @@ mod tests {
 
     #[test]
     fn long_lines_are_cut_and_memory_stays_bounded() {
-        let mut s = Splitter::new();
+        let mut s = Splitter::new(usize::MAX);
         let chunk = "x".repeat(10_000);
         for _ in 0..100 {
             s.push(Stream::Stdout, &frame(TS, &chunk));
@@ -340,29 +403,57 @@ mod tests {
         assert!(s.partial[0].len() <= MAX_LINE);
         s.push(Stream::Stdout, &frame(TS, "\n"));
         s.push(Stream::Stdout, &frame(TS, "next\n"));
-        let e = s.finish();
+        let e = s.finish().entries;
         assert!(e[0].log.ends_with("[line cut at 64 KiB]"));
         assert!(e[0].log.len() < MAX_LINE + 40);
         assert_eq!(e[1].log, "next");
     }
 
     #[test]
-    fn replies_keep_the_newest_lines_within_the_budget() {
-        let e: Vec<Entry> = (0..10)
-            .map(|i| Entry {
-                time: String::new(),
-                log: format!("{i:03}"),
-                stream: Stream::Stdout,
-            })
-            .collect();
-        let (kept, dropped) = newest_within(e.clone(), 9);
-        assert!(dropped);
+    fn only_the_newest_lines_within_tail_and_the_budget_are_kept() {
+        let line = |i: usize| frame(TS, &format!("{i:03}\n"));
+        // The budget: 3 lines of 3 characters and a 30-byte timestamp.
+        let mut s = Splitter::with_budgets(100, 3 * (3 + TS.len()), usize::MAX);
+        for i in 0..10 {
+            assert!(s.push(Stream::Stdout, &line(i)));
+        }
+        let t = s.finish();
+        assert!(t.truncated && !t.flooded);
         assert_eq!(
-            kept.iter().map(|e| e.log.as_str()).collect::<Vec<_>>(),
+            t.entries.iter().map(|e| e.log.as_str()).collect::<Vec<_>>(),
             ["007", "008", "009"]
         );
-        let (kept, dropped) = newest_within(e, 1000);
-        assert_eq!((kept.len(), dropped), (10, false));
+        // More lines than the tail asked for (a flooding engine): the newest `tail`, and not
+        // called truncated, since nothing within the tail was left out.
+        let mut s = Splitter::with_budgets(2, usize::MAX, usize::MAX);
+        for i in 0..10 {
+            s.push(Stream::Stdout, &line(i));
+        }
+        let t = s.finish();
+        assert!(!t.truncated);
+        assert_eq!(t.entries.len(), 2);
+        assert_eq!(t.entries[1].log, "009");
+    }
+
+    /// Memory for a flood: only what is kept grows, and reading stops at the budget.
+    #[test]
+    fn a_flood_is_kept_small_and_cut_off() {
+        let mut s = Splitter::with_budgets(10, 1000, 100_000);
+        let mut frames = 0;
+        while s.push(Stream::Stdout, &frame(TS, "flood line\n")) {
+            frames += 1;
+            assert!(frames < 10_000, "reading never stopped");
+            assert!(s.entries.len() <= 10 && s.kept_bytes <= 1000);
+        }
+        let t = s.finish();
+        assert!(t.flooded && t.entries.len() == 10 && !t.truncated);
+    }
+
+    #[test]
+    fn the_read_budget_scales_with_tail_within_bounds() {
+        assert_eq!(read_budget(10), 16 * 1024 * 1024);
+        assert!(read_budget(1000) > 100 * 1024 * 1024);
+        assert_eq!(read_budget(10_000), 1024 * 1024 * 1024);
     }
 
     proptest! {
@@ -379,7 +470,7 @@ mod tests {
             points.extend(bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1));
             points.sort_unstable();
             points.dedup();
-            let mut s = Splitter::new();
+            let mut s = Splitter::new(usize::MAX);
             let mut last = 0;
             for (n, p) in points.into_iter().enumerate() {
                 if p == last {
@@ -391,7 +482,7 @@ mod tests {
                 s.push(Stream::Stdout, &f);
                 last = p;
             }
-            let got = s.finish();
+            let got = s.finish().entries;
             let logs: Vec<&str> = got.iter().map(|e| e.log.as_str()).collect();
             prop_assert_eq!(logs, lines.to_vec());
             prop_assert!(got.iter().all(|e| e.time == TS || e.time == TS2));

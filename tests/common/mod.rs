@@ -4,4 +4,5 @@
 pub mod devserver;
 pub mod docker;
 pub mod driver;
+pub mod flood_engine;
 pub mod wire;

@@ -6,7 +6,7 @@
 pub mod diagnose;
 pub mod settings;
 
-use super::logs::{Entry, Splitter, Stream};
+use super::logs::{Splitter, Stream, Tail};
 use super::plan::{Env, Port, Role, VOLUMES, label, url_host};
 use super::state::Observed;
 use crate::error::{ApiError, ErrorKind};
@@ -400,31 +400,30 @@ impl Engine {
         }
     }
 
-    /// The last `tail` lines of a container's logs (since a Unix time when given).
-    pub async fn logs(
-        &self,
-        id: &str,
-        tail: u32,
-        since: Option<i64>,
-    ) -> Result<Vec<Entry>, ApiError> {
-        let tail = tail.to_string();
+    /// The last `tail` lines of a container's logs (since a Unix time when given), read as a
+    /// stream that keeps only what the reply can hold ([`Splitter`]).
+    pub async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, ApiError> {
+        let tail_text = tail.to_string();
         let mut options = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .timestamps(true)
-            .tail(&tail);
+            .tail(&tail_text);
         if let Some(since) = since {
             options = options.since(since.clamp(0, i32::MAX as i64) as i32);
         }
         let mut stream = self.docker.logs(id, Some(options.build()));
         let read = async {
-            let mut splitter = Splitter::new();
+            let mut splitter = Splitter::new(tail as usize);
             while let Some(chunk) = stream.next().await {
-                match chunk? {
+                let more = match chunk? {
                     LogOutput::StdOut { message } => splitter.push(Stream::Stdout, &message),
                     LogOutput::StdErr { message } => splitter.push(Stream::Stderr, &message),
                     LogOutput::Console { message } => splitter.push(Stream::Console, &message),
-                    LogOutput::StdIn { .. } => {}
+                    LogOutput::StdIn { .. } => true,
+                };
+                if !more {
+                    break;
                 }
             }
             Ok(splitter.finish())
