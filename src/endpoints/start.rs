@@ -34,7 +34,12 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Longest an image pull may take.
-const PULL_LIMIT: Duration = Duration::from_secs(120);
+const PULL_LIMIT: Duration = Duration::from_secs(60);
+/// Longest a whole start may take, pull and waits included: well below the handler timeout
+/// (120 s in splunkd-dev), so the driver is never killed mid-start with its container
+/// running and its record saying `starting`. Waits are cut short to fit; a pull that cannot
+/// fit is a 504.
+pub const START_BUDGET: Duration = Duration::from_secs(90);
 /// How long a start waits for another start of the same model to bring its container up.
 const RACE_WAIT: Duration = Duration::from_secs(25);
 /// A container still only "created" this long after its creation is a leftover of a start
@@ -54,6 +59,7 @@ pub async fn start(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
 }
 
 async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
+    let deadline = Instant::now() + START_BUDGET;
     let want = plan::start_request(&Fields::from_request(req)?)?;
     if want.cluster == ContainerType::Kubernetes {
         return Err(kubernetes_not_yet());
@@ -131,6 +137,7 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
         manager: &manager,
         connection: &conn.name,
         image: &entry.image,
+        deadline,
     };
     run.refuse_other_recorded_container(found.as_ref()).await?;
     run.preflight(&mut messages).await?;
@@ -204,6 +211,8 @@ struct Start<'a> {
     manager: &'a str,
     connection: &'a str,
     image: &'a str,
+    /// When the start must have answered ([`START_BUDGET`]).
+    deadline: Instant,
 }
 
 impl Start<'_> {
@@ -256,7 +265,8 @@ impl Start<'_> {
                      the docker connection."
                 )));
             }
-            self.engine.pull(image, PULL_LIMIT).await?;
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            self.engine.pull(image, PULL_LIMIT.min(left)).await?;
             messages.push(info(&format!("Pulled the image {image}.")));
         }
         let volume_labels = [
@@ -364,7 +374,7 @@ impl Start<'_> {
     /// Probes until the API answers, the container stops or goes, or the wait is over.
     async fn wait_ready(&self, id: &str, urls: &Urls) -> Result<(Phase, String), ApiError> {
         let prober = prober(self.settings, Duration::from_secs(1))?;
-        let until = Instant::now() + self.want.wait;
+        let until = (Instant::now() + self.want.wait).min(self.deadline);
         loop {
             let p = prober.probe(&urls.api_url, self.token.expose()).await;
             if p.ok {
@@ -511,7 +521,7 @@ impl Start<'_> {
     /// Another start created the container: its outcome once it runs, `None` when there is
     /// nothing to wait for (it vanished, or it is a leftover that was removed).
     async fn wait_for_other(&self) -> Result<Option<Outcome>, ApiError> {
-        let until = Instant::now() + RACE_WAIT;
+        let until = (Instant::now() + RACE_WAIT).min(self.deadline);
         loop {
             // The engine reserves a name before the container can be inspected, so a
             // container that is not there yet is waited for too.

@@ -77,9 +77,11 @@ pub struct StartRequest {
     pub wait: Duration,
 }
 
-/// Default and longest wait for readiness.
+/// Default wait for readiness.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
-const MAX_WAIT_SECS: u64 = 120;
+/// Longest `wait_seconds`: half of splunkd-dev's (and a cautious splunkd's) reply timeout of
+/// 120 s, so a start that also pulls or waits for another start still answers in time.
+pub const MAX_WAIT_SECS: u64 = 60;
 
 /// Reads a start body (`model`, `image`, `mode`, `cluster`, `runtime`, optional
 /// `wait_seconds`); every problem is a 400 saying what to send.
@@ -573,6 +575,10 @@ mod tests {
             (
                 json!({"model": "m", "image": "i", "wait_seconds": "900"}),
                 "wait_seconds",
+            ),
+            (
+                json!({"model": "m", "image": "i", "wait_seconds": "120"}),
+                "from 0 to 60",
             ),
         ] {
             let e = start_request(&fields(body)).unwrap_err();
