@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's test command: installs and starts what the tests need when it is missing, then
+# runs the whole suite (`cargo test`, extra arguments passed on). Idempotent and quick when
+# everything is there already; .ci/run calls it too.
+#
+# What the suites need besides Rust:
+# - curl (the end-to-end tests drive splunkd-dev with it) and taskset (benchmarks);
+# - a Docker engine at /var/run/docker.sock (scripts/start-docker.sh installs and starts one);
+# - Python packages for cross-checks against code nobody here wrote: splunksecrets (Splunk's
+#   $7$ secret format) and splunk-sdk (splunklib, Splunk's own Python SDK as a client).
+# Set DSDL_SKIP_DOCKER_TESTS=1 to run without Docker on purpose (those tests then say so).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v taskset >/dev/null || need+=(util-linux)
+command -v python3 >/dev/null || need+=(python3 python3-pip)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq "${need[@]}"
+fi
+
+python_need=()
+python3 -c 'import splunksecrets' 2>/dev/null || python_need+=(splunksecrets)
+python3 -c 'import splunklib.client' 2>/dev/null || python_need+=(splunk-sdk)
+if [ ${#python_need[@]} -gt 0 ]; then
+  echo "installing Python packages: ${python_need[*]}"
+  python3 -m pip install -q "${python_need[@]}" ||
+    python3 -m pip install -q --break-system-packages "${python_need[@]}"
+fi
+
+if [ "${DSDL_SKIP_DOCKER_TESTS:-}" != "1" ]; then
+  scripts/start-docker.sh
+fi
+
+exec cargo test "$@"
