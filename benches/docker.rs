@@ -13,6 +13,9 @@
 //!    containers removed (missing).
 //! 3. `POST container_logs` (tail 1000) of a container that has written 1 GB (json-file), with
 //!    the peak memory (VmHWM) of the one driver process that served it.
+//! 4. The driver's peak memory for the largest logs replies, from an engine stand-in that
+//!    floods (`tests/common/flood_engine.rs`): 150 MB of lines for tail 10, 4,000 lines of 65 kB
+//!    for tail 4000, and 10,000 lines of 64 KiB for tail 10,000 (the most a reply can ask for).
 //!
 //! `cargo bench --bench docker`. Environment: `BENCH_DOCKER_STARTS` (10),
 //! `BENCH_DOCKER_READY_STARTS` (3), `BENCH_DOCKER_DATA_GETS` (20), `BENCH_LOG_BYTES`
@@ -77,6 +80,7 @@ fn main() {
     } else {
         println!("\n== 3. logs tail: skipped (BENCH_LOG_BYTES=0)");
     }
+    logs_flood();
     println!(
         "\nbench docker: done in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -98,6 +102,10 @@ struct Bed {
 
 impl Bed {
     fn new(tag: &str, args: &[&str], images: &[(&str, &str)]) -> Bed {
+        Self::on(tag, args, images, "unix:///var/run/docker.sock")
+    }
+
+    fn on(tag: &str, args: &[&str], images: &[(&str, &str)], docker_url: &str) -> Bed {
         let mut all = vec!["--idle-timeout", "900"];
         all.extend_from_slice(args);
         let s = DevServer::start(tag, &all);
@@ -110,7 +118,7 @@ impl Bed {
             &json!({
                 "container_type": "docker",
                 "connection_name": "local engine",
-                "docker_url": "unix:///var/run/docker.sock",
+                "docker_url": docker_url,
                 "jupyter_passwd": JUPYTER_PASSWORD,
                 "api_token": TOKEN,
             }),
@@ -761,4 +769,61 @@ fn logs_tail(bytes: u64) {
     );
     drop(bed);
     println!("(part 3 took {:.1} s)", part.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Peak driver memory for the largest logs replies (a flooding engine)
+// ---------------------------------------------------------------------------------------------
+
+fn logs_flood() {
+    use common::flood_engine::{CONTAINER_ID, FloodEngine};
+    println!("\n== 4. POST container_logs from an engine that floods: driver peak memory");
+    for (what, lines, line_bytes, tail) in [
+        (
+            "150 MB of 100-byte lines for tail 10",
+            1_500_000u64,
+            100usize,
+            10u32,
+        ),
+        ("4,000 lines of 65 kB for tail 4000", 4_000, 65_000, 4_000),
+        (
+            "10,000 lines of 64 KiB for tail 10000",
+            10_000,
+            65_536,
+            10_000,
+        ),
+    ] {
+        let engine = FloodEngine::start(lines, line_bytes);
+        // One driver serves every request, so its VmHWM is the peak of the log read.
+        let bed = Bed::on("bench-flood", &["--pool", "1"], &[], &engine.url());
+        seed_stanza(
+            &bed.s,
+            "dsdl_container",
+            "flood",
+            &[
+                ("id", CONTAINER_ID),
+                ("mode", "PROD"),
+                ("cluster", "docker"),
+            ],
+        );
+        let driver = bed.s.drivers().first().copied();
+        let before = driver.map(memory_kb);
+        let r = bed.post("container_logs", &json!({"model": "flood", "tail": tail}));
+        let after = driver.map(memory_kb);
+        let entries = r.json()["container_logs"]["entries"]
+            .as_array()
+            .map_or(0, Vec::len);
+        match (before, after) {
+            (Some((hwm0, _)), Some((hwm1, _))) => println!(
+                "{what}: status {} in {}, reply {} bytes, {entries} entries; driver VmHWM {} \
+                 before, {} after (bound: under 64 MB)",
+                r.status,
+                ms(r.secs),
+                r.bytes,
+                mb(hwm0),
+                mb(hwm1)
+            ),
+            _ => println!("{what}: no driver process found (status {})", r.status),
+        }
+    }
 }

@@ -14,16 +14,33 @@ pub struct DriverConfig {
     /// CA bundle used to verify splunkd's certificate; without it splunkd (always local) is
     /// reached without verification.
     pub splunkd_ca: Option<PathBuf>,
-    /// The app this binary is installed in: the namespace of every conf and secret it touches.
+    /// The app this binary is installed in: the namespace of every conf and secret it touches
+    /// in standalone mode.
     pub app: String,
+    /// `DSDL_TOOLKIT_MODE`: whether confs and secrets live in the AI Toolkit's namespace.
+    pub toolkit: ToolkitMode,
+}
+
+/// Where the stores live ([`crate::toolkit`]): the AI Toolkit's namespace, so its search-time
+/// commands find the containers started here, or this app's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolkitMode {
+    /// The toolkit's namespace when `Splunk_ML_Toolkit` is installed and enabled (asked of
+    /// splunkd), this app's otherwise. The default.
+    Auto,
+    /// Always the toolkit's namespace.
+    On,
+    /// Always this app's namespace (standalone), even beside the toolkit.
+    Off,
 }
 
 /// App name used when it cannot be derived from the install location.
 pub const DEFAULT_APP: &str = "dsdl_handler";
 
 impl DriverConfig {
-    /// Reads `DSDL_MAX_BLOCK_BYTES`, `DSDL_LOG_FILE`, `DSDL_SPLUNKD_CA`, `DSDL_APP` and
-    /// `SPLUNK_HOME`; invalid values are reported and replaced by defaults.
+    /// Reads `DSDL_MAX_BLOCK_BYTES`, `DSDL_LOG_FILE`, `DSDL_SPLUNKD_CA`, `DSDL_APP`,
+    /// `DSDL_TOOLKIT_MODE` and `SPLUNK_HOME`; invalid values are reported and replaced by
+    /// defaults.
     pub fn from_env() -> (DriverConfig, Vec<String>) {
         Self::from_lookup(|k| std::env::var(k).ok(), std::env::current_exe().ok())
     }
@@ -58,12 +75,29 @@ impl DriverConfig {
             .filter(|v| !v.is_empty())
             .or_else(|| exe.as_deref().and_then(app_of_install_path))
             .unwrap_or_else(|| DEFAULT_APP.to_string());
+        let toolkit = match var("DSDL_TOOLKIT_MODE")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "auto" => ToolkitMode::Auto,
+            "on" | "true" | "1" | "yes" => ToolkitMode::On,
+            "off" | "false" | "0" | "no" => ToolkitMode::Off,
+            other => {
+                warnings.push(format!(
+                    "DSDL_TOOLKIT_MODE={other:?} is not auto, on or off; using auto"
+                ));
+                ToolkitMode::Auto
+            }
+        };
         (
             DriverConfig {
                 limits,
                 log_file,
                 splunkd_ca,
                 app,
+                toolkit,
             },
             warnings,
         )
@@ -91,6 +125,21 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         DriverConfig::from_lookup(|k| vars.get(k).cloned(), exe.map(PathBuf::from))
+    }
+
+    #[test]
+    fn toolkit_mode_is_auto_unless_set() {
+        assert_eq!(cfg(&[], None).0.toolkit, ToolkitMode::Auto);
+        assert_eq!(
+            cfg(&[("DSDL_TOOLKIT_MODE", "Off")], None).0.toolkit,
+            ToolkitMode::Off
+        );
+        assert_eq!(
+            cfg(&[("DSDL_TOOLKIT_MODE", "on")], None).0.toolkit,
+            ToolkitMode::On
+        );
+        let (c, w) = cfg(&[("DSDL_TOOLKIT_MODE", "sometimes")], None);
+        assert_eq!((c.toolkit, w.len()), (ToolkitMode::Auto, 1));
     }
 
     #[test]

@@ -29,3 +29,4 @@ pub mod runtime;
 pub mod service;
 pub mod splunkd;
 pub mod tls;
+pub mod toolkit;

@@ -1,7 +1,7 @@
 //! One request from block to reply: parse, route, run the endpoint, render, log.
 //! Nothing here can fail the process: every failure becomes a reply with a status.
 
-use crate::config::DriverConfig;
+use crate::config::{DriverConfig, ToolkitMode};
 use crate::endpoints;
 use crate::error::ApiError;
 use crate::log::{Logger, fault};
@@ -9,6 +9,7 @@ use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
 use crate::router;
 use crate::splunkd::{SplunkdClient, SplunkdConfig};
+use crate::toolkit;
 use serde_json::{Map, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
@@ -23,6 +24,8 @@ pub struct Context {
     /// later requests skip reading the CA bundle and can resume their TLS sessions. Only a
     /// cache: nothing depends on it surviving, and each process builds its own.
     tls: OnceLock<rustls::ClientConfig>,
+    /// The last answer to "is the AI Toolkit installed?" (auto mode).
+    toolkit_seen: toolkit::Detection,
 }
 
 impl Context {
@@ -31,13 +34,15 @@ impl Context {
         Context {
             config,
             tls: OnceLock::new(),
+            toolkit_seen: toolkit::Detection::default(),
         }
     }
 
     /// The store client for this request: splunkd at `server.rest_uri` with the request's
-    /// system token, in this app's namespace. 503 when the request lacks either, or when the
-    /// CA bundle cannot be used (tried again on the next request).
-    pub fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
+    /// system token, in the namespace the stores live in ([`Context::toolkit_mode`]). 503 when
+    /// the request lacks either, or when the CA bundle cannot be used (tried again on the
+    /// next request).
+    pub async fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
         let config = SplunkdConfig::from_request(req, &self.config)?;
         let tls = match self.tls.get() {
             Some(tls) => tls.clone(),
@@ -46,7 +51,33 @@ impl Context {
                 self.tls.get_or_init(|| built).clone()
             }
         };
-        SplunkdClient::with_tls(&config, tls)
+        let own = SplunkdClient::with_tls(&config, tls.clone())?;
+        if !self.toolkit_mode(&own).await? {
+            return Ok(own);
+        }
+        let toolkit = SplunkdConfig {
+            app: toolkit::APP.to_string(),
+            ..config
+        };
+        SplunkdClient::with_tls(&toolkit, tls)
+    }
+
+    /// Whether the stores live in the AI Toolkit's namespace: as `DSDL_TOOLKIT_MODE` says, and
+    /// in `auto` mode when splunkd has the toolkit installed and enabled (asked at most once
+    /// a minute per process).
+    async fn toolkit_mode(&self, own: &SplunkdClient) -> Result<bool, ApiError> {
+        match self.config.toolkit {
+            ToolkitMode::On => Ok(true),
+            ToolkitMode::Off => Ok(false),
+            ToolkitMode::Auto => {
+                if let Some(known) = self.toolkit_seen.fresh(Instant::now()) {
+                    return Ok(known);
+                }
+                let installed = own.app_enabled(toolkit::APP).await?;
+                self.toolkit_seen.remember(Instant::now(), installed);
+                Ok(installed)
+            }
+        }
     }
 
     /// The absolute URL the request was made to, for feed ids.

@@ -6,7 +6,8 @@
 //! It speaks the part of the image's contract the handler relies on (see
 //! `dsdl-reference.md`, sections 2.5 and 7):
 //!
-//! - port 5000 (`DSDL_TEST_PORT`), `GET /` and `GET /summary` answer 200 with a JSON-encoded
+//! - port 5000 (`DSDL_TEST_PORT`), `GET /` and `GET /summary` (and `POST /fit`, `/apply`,
+//!   `/summary`, as the toolkit's search-time commands call them) answer 200 with a JSON-encoded
 //!   *string* holding `{"app": "Splunk App for Data Science and Deep Learning", "version":
 //!   "5.2.4", "model": ..., "token": "valid"}`, but only when the `Authorization` header contains
 //!   the `api_token` environment value (a substring test, so the raw token and `Bearer <token>`
@@ -456,10 +457,15 @@ fn api(
     req: &Request<Incoming>,
 ) -> (StatusCode, String) {
     let detail = |s: &str| serde_json::json!({ "detail": s }).to_string();
-    if path != "/" && path != "/summary" {
-        return (StatusCode::NOT_FOUND, detail("Not Found"));
-    }
-    if method != Method::GET && method != Method::HEAD {
+    // GET / and /summary are the health check; POST /fit, /apply and /summary are what the
+    // toolkit's search-time commands (`| fit`, `| apply`, `| summary`) call.
+    let allowed: &[Method] = match path {
+        "/" => &[Method::GET, Method::HEAD],
+        "/summary" => &[Method::GET, Method::HEAD, Method::POST],
+        "/fit" | "/apply" => &[Method::POST],
+        _ => return (StatusCode::NOT_FOUND, detail("Not Found")),
+    };
+    if !allowed.contains(method) {
         return (StatusCode::METHOD_NOT_ALLOWED, detail("Method Not Allowed"));
     }
     if let Err(why) = authorize(req.headers().get(AUTHORIZATION), &settings.token) {

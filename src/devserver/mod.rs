@@ -14,6 +14,7 @@
 //! request JSON), [`pool`] (driver processes), [`translate`] (reply JSON → HTTP), [`capture`]
 //! (fixtures), [`tls`], [`splunkd_log`].
 
+pub mod apps;
 pub mod auth;
 pub mod builtin;
 pub mod capexpr;

@@ -52,7 +52,7 @@ pub async fn defaults(
     async {
         let spec = spec::spec()?;
         let ty = path_type(container_type)?;
-        let store = ctx.store(req)?;
+        let store = ctx.store(req).await?;
         let stanza = read_stanza(&store, ty).await?;
         let present = present_secrets(spec, ty, &stanza, &stored_names(&store, ty).await?);
         let text = "Cluster defaults fetched successfully";
@@ -88,7 +88,7 @@ pub async fn saved_docker(ctx: &Context, req: &Request) -> Result<Outcome, ApiEr
     async {
         let spec = spec::spec()?;
         let ty = ContainerType::Docker;
-        let store = ctx.store(req)?;
+        let store = ctx.store(req).await?;
         let stanza = read_stanza(&store, ty).await?;
         let present = present_secrets(spec, ty, &stanza, &stored_names(&store, ty).await?);
         Ok(Outcome::ok(json!({
@@ -105,7 +105,7 @@ pub async fn saved_docker(ctx: &Context, req: &Request) -> Result<Outcome, ApiEr
 /// a connection name, content = the masked settings and `container_type`.
 async fn list(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     let spec = spec::spec()?;
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let stanzas = store.list_stanzas(CONF).await?;
     // One storage/passwords listing for both realms, only when something is configured.
     let configured = stanzas.iter().any(|s| configured_name(s).is_some());
@@ -150,7 +150,7 @@ async fn save(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     let fields = Fields::from_request(req)?;
     let plan = plan_save(spec, &fields, req.method == "PUT")?;
     let ty = plan.container_type;
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let current = read_stanza(&store, ty).await?;
     match (plan.update, configured_name(&current)) {
         (false, Some(existing)) => {
@@ -218,7 +218,7 @@ async fn read_one(
 ) -> Result<Outcome, ApiError> {
     let spec = spec::spec()?;
     let (ty, name) = (path_type(container_type)?, names::connection_name(name)?);
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let stanza = read_stanza(&store, ty).await?;
     check_name(&stanza, ty, &name)?;
     let present = present_secrets(spec, ty, &stanza, &stored_names(&store, ty).await?);
@@ -244,7 +244,7 @@ async fn delete(
 ) -> Result<Outcome, ApiError> {
     let (ty, name) = (path_type(container_type)?, names::connection_name(name)?);
     let force = force_flag(req)?;
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let stanza = read_stanza(&store, ty).await?;
     check_name(&stanza, ty, &name)?;
     let running = match store.list_stanzas(RECORDS_CONF).await {

@@ -15,6 +15,7 @@ use crate::runtime::docker::{CALL_TIMEOUT, Engine};
 use crate::runtime::probe::{ProbeTls, Prober};
 use crate::runtime::secrets::{Secrets, random_token};
 use crate::splunkd::SplunkdClient;
+use crate::toolkit;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -33,9 +34,10 @@ impl DockerConnection {
     /// connection is saved.
     pub async fn load(store: &SplunkdClient) -> Result<DockerConnection, ApiError> {
         let ty = ContainerType::Docker;
-        let (stanza, secrets) = tokio::join!(
+        let (stanza, secrets, theirs) = tokio::join!(
             store.get_stanza(CONNECTIONS, ty.as_str()),
-            store.list_passwords(ty.realm())
+            store.list_passwords(ty.realm()),
+            toolkit_secrets(store)
         );
         let stanza = stanza?.unwrap_or_else(|| Stanza::new(ty.as_str()));
         let name = configured_name(&stanza)
@@ -47,9 +49,11 @@ impl DockerConnection {
                  /mltk/test_container_connection.",
                 )
             })?;
+        let mut secrets = Secrets::from_listing(secrets?);
+        adopt_toolkit_secrets(store, &mut secrets, &theirs?, &DOCKER_TOOLKIT_SECRETS).await?;
         Ok(DockerConnection {
             stanza,
-            secrets: Secrets::from_listing(secrets?),
+            secrets,
             name,
         })
     }
@@ -105,6 +109,65 @@ pub async fn ensure_api_token(
     };
     secrets.set("api_token", token.clone());
     Ok((token, created))
+}
+
+/// The toolkit's secrets a Docker connection uses: the container token and the Jupyter
+/// password.
+const DOCKER_TOOLKIT_SECRETS: [&str; 2] = ["jupyter_passwd", toolkit::API_TOKEN];
+
+/// The toolkit's shared secrets, when the stores live in its namespace (none otherwise).
+async fn toolkit_secrets(store: &SplunkdClient) -> Result<Vec<(String, Secret)>, ApiError> {
+    if store.app() != toolkit::APP {
+        return Ok(Vec::new());
+    }
+    store.list_passwords(toolkit::REALM).await
+}
+
+/// Takes over, once, the toolkit's stored secrets this connection lacks ([`toolkit::adoptable`]):
+/// each is written to the Docker realm (a create, so a concurrent request's value wins) and
+/// used. The toolkit's copies are left as they are.
+async fn adopt_toolkit_secrets(
+    store: &SplunkdClient,
+    secrets: &mut Secrets,
+    theirs: &[(String, Secret)],
+    fields: &[&str],
+) -> Result<(), ApiError> {
+    let realm = ContainerType::Docker.realm();
+    for (field, value) in toolkit::adoptable(theirs, |f| secrets.get(f).is_some(), fields) {
+        let value = if store.create_password(realm, &field, value.expose()).await? {
+            value
+        } else {
+            match store.get_password(realm, &field).await? {
+                Some(v) => v,
+                None => continue,
+            }
+        };
+        secrets.set(&field, value);
+    }
+    Ok(())
+}
+
+/// Keeps the toolkit's copy of the API token (realm `dltk_kubernetes`, user `api_token`)
+/// equal to `token`, where its search-time commands read it; only when the stores live in
+/// its namespace. One read, and a write only when it differs.
+pub async fn mirror_api_token(store: &SplunkdClient, token: &Secret) -> Result<(), ApiError> {
+    if store.app() != toolkit::APP || token.is_empty() {
+        return Ok(());
+    }
+    let current = store
+        .get_password(toolkit::REALM, toolkit::API_TOKEN)
+        .await?;
+    if current.as_ref().map(Secret::expose) == Some(token.expose()) {
+        return Ok(());
+    }
+    store
+        .store_password(
+            toolkit::REALM,
+            toolkit::API_TOKEN,
+            token.expose(),
+            current.is_some(),
+        )
+        .await
 }
 
 /// A prober for the connection's containers, each probe bounded by `timeout`.

@@ -29,7 +29,7 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
         Fields::from_request(req)?
     };
     let q = LogQuery::from_fields(&fields)?;
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let found = store
         .get_stanza(record::CONF, &q.model)
         .await?

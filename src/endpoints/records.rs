@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 /// containers this search head runs that no record names (`orphans`).
 pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     const FAILED: &str = "Failed to read configuration.";
-    let store = ctx.store(req).map_err(|e| fail(e, FAILED))?;
+    let store = ctx.store(req).await.map_err(|e| fail(e, FAILED))?;
     let records = record::records(
         store
             .list_stanzas(record::CONF)
@@ -97,7 +97,7 @@ pub async fn counts(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
 /// `GET /mltk/stop_container`: the image catalog. An empty catalog is a 200 with an empty
 /// map and a message saying where images come from.
 pub async fn image_catalog(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
-    let stanzas = async { ctx.store(req)?.list_stanzas(image::CONF).await }
+    let stanzas = async { ctx.store(req).await?.list_stanzas(image::CONF).await }
         .await
         .map_err(|e| {
             e.with_legacy("message", "Failed to retrieve Docker images.")
@@ -131,7 +131,7 @@ pub async fn delete_record(ctx: &Context, req: &Request, model: &str) -> Result<
 async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {
     let model = names::model_name(model)?;
     let force = force_flag(req)?;
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let absent = || {
         ApiError::not_found(format!(
             "There is no deployment record for model {model}; \
@@ -268,7 +268,7 @@ fn stored_rows(records: &[Stanza]) -> (serde_json::Map<String, Value>, Vec<Value
 
 /// The records of dsdl_container.conf, with one list call.
 async fn read_records(ctx: &Context, req: &Request) -> Result<Vec<Stanza>, ApiError> {
-    let stanzas = ctx.store(req)?.list_stanzas(record::CONF).await?;
+    let stanzas = ctx.store(req).await?.list_stanzas(record::CONF).await?;
     Ok(record::records(stanzas))
 }
 

@@ -11,8 +11,8 @@
 
 use super::body::Fields;
 use super::docker::{
-    DockerConnection, ensure_api_token, kubernetes_not_yet, manager_id, prober, skip_verify_note,
-    write_record,
+    DockerConnection, ensure_api_token, kubernetes_not_yet, manager_id, mirror_api_token, prober,
+    skip_verify_note, write_record,
 };
 use super::info;
 use crate::conffile::Stanza;
@@ -64,7 +64,7 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     if want.cluster == ContainerType::Kubernetes {
         return Err(kubernetes_not_yet());
     }
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let (conn, catalog, found) = tokio::join!(
         DockerConnection::load(&store),
         store.list_stanzas(image::CONF),
@@ -98,6 +98,8 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
         None => None,
     };
     let (token, generated) = ensure_api_token(&store, &mut conn.secrets).await?;
+    // `| fit` and `| apply` read the token where the toolkit keeps it.
+    mirror_api_token(&store, &token).await?;
     if generated {
         messages.push(info(
             "No api_token was stored; a new one was generated and stored for this connection.",

@@ -43,7 +43,7 @@ async fn stop_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
         ));
     }
     let model = names::model_name(model.trim())?;
-    let store = ctx.store(req)?;
+    let store = ctx.store(req).await?;
     let found = if model == record::DEFAULT_STANZA {
         None
     } else {

@@ -7,7 +7,7 @@
 //! the saved connection, so `{"container_type": "docker"}` tests what is saved.
 
 use super::body::Fields;
-use super::docker::{SKIP_VERIFY_NOTE, ensure_api_token};
+use super::docker::{SKIP_VERIFY_NOTE, ensure_api_token, mirror_api_token};
 use super::{info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
@@ -82,7 +82,7 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         None => DEFAULT_LIMIT,
     };
     let spec = spec::spec().map_err(bare)?;
-    let store = ctx.store(req).map_err(bare)?;
+    let store = ctx.store(req).await.map_err(bare)?;
     let (saved, stored, catalog) = tokio::join!(
         store.get_stanza(CONF, ty.as_str()),
         store.list_passwords(ty.realm()),
@@ -143,7 +143,8 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         )));
     }
     // `secrets` holds the stored ones overlaid with the body's: a token in either is kept.
-    let (_, generated) = ensure_api_token(&store, &mut secrets).await.map_err(bare)?;
+    let (token, generated) = ensure_api_token(&store, &mut secrets).await.map_err(bare)?;
+    mirror_api_token(&store, &token).await.map_err(bare)?;
     if generated {
         messages.push(info(
             "A new api_token was generated and stored for this connection.",

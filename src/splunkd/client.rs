@@ -14,6 +14,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::protocol::request::{Request, Secret};
 use crate::render::SEGMENT;
 use hyper::Method;
+use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -204,6 +205,18 @@ impl<T: Transport> SplunkdClient<T> {
         }
         self.check(&reply, "DELETE", &format!("configs/conf-{conf}"))
             .map(|()| true)
+    }
+
+    /// Whether app `name` is installed and enabled on this splunkd (`apps/local/<name>`).
+    pub async fn app_enabled(&self, name: &str) -> Result<bool, ApiError> {
+        let path = format!("/services/apps/local/{}?output_mode=json", segment(name));
+        let reply = self.call(Method::GET, path, None, &[]).await?;
+        let Some(entries) = self.parse(&reply, Missing::Absent, "GET", "apps/local")? else {
+            return Ok(false);
+        };
+        Ok(entries
+            .iter()
+            .any(|e| e.name == name && !e.content.get("disabled").is_some_and(is_true)))
     }
 
     /// The clear text of credential `<realm>:<user>:`, or None when it is not stored.
@@ -715,5 +728,15 @@ mod tests {
         let e = run(c.get_password("r", "u")).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadGateway);
         assert!(e.message.contains("list_storage_passwords"));
+    }
+}
+
+/// splunkd's boolean content values: `true`, `1` or `"1"`/`"true"`.
+fn is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64() == Some(1),
+        Value::String(s) => crate::conffile::parse_bool(s) == Some(true),
+        _ => false,
     }
 }

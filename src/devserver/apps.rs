@@ -1,0 +1,75 @@
+//! `apps/local[/<name>]`: the installed apps, as splunkd lists them (name, `disabled`,
+//! `version`, `label`, `visible`), read from `etc/apps/*/{default,local}/app.conf` at each
+//! call. The handler asks it whether the AI Toolkit is installed.
+
+use super::restmap::list_apps;
+use super::types::{DevRequest, DevResponse, SplunkHome};
+use crate::conffile::{ConfFile, parse_bool};
+use crate::render::{Entry, Feed};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+/// GET of the collection or one app; 404 for an app that is not installed.
+pub fn handle(home: &SplunkHome, req: &DevRequest) -> DevResponse {
+    let json = req.json();
+    if req.method != "GET" {
+        return DevResponse::error(405, "apps/local supports GET only here", json);
+    }
+    let wanted = match req.path.as_slice() {
+        [_, _] => None,
+        [_, _, name] => Some(name.as_str()),
+        _ => return DevResponse::error(404, "Not Found", json),
+    };
+    let entries: Vec<Entry> = list_apps(&home.apps_dir())
+        .into_iter()
+        .filter(|(name, _)| wanted.is_none_or(|w| w == name))
+        .map(|(name, dir)| Entry {
+            content: app_content(&dir),
+            name,
+            author: "nobody".into(),
+            acl: None,
+        })
+        .collect();
+    if let Some(name) = wanted
+        && entries.is_empty()
+    {
+        return DevResponse::error(404, &format!("Could not find object id={name}"), json);
+    }
+    let feed = Feed::new(
+        "localapps",
+        format!("{}/services/apps/local", req.base_url),
+        entries,
+    );
+    if json {
+        DevResponse::json(200, &feed.to_json())
+    } else {
+        DevResponse::xml(200, feed.to_atom())
+    }
+}
+
+/// What splunkd shows of an app: `disabled` from `[install] state`, and the launcher and
+/// ui settings, `local/` over `default/`.
+fn app_content(dir: &Path) -> Map<String, Value> {
+    let mut conf = ConfFile::default();
+    for layer in ["default", "local"] {
+        if let Ok(c) = ConfFile::load(&dir.join(layer).join("app.conf")) {
+            conf = conf.layered(&c);
+        }
+    }
+    let get = |stanza: &str, key: &str| {
+        conf.get(stanza)
+            .and_then(|s| s.get(key))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let disabled = get("install", "state")
+        .trim()
+        .eq_ignore_ascii_case("disabled");
+    let visible = parse_bool(&get("ui", "is_visible")).unwrap_or(true);
+    let mut content = Map::new();
+    content.insert("disabled".into(), json!(disabled));
+    content.insert("version".into(), json!(get("launcher", "version")));
+    content.insert("label".into(), json!(get("ui", "label")));
+    content.insert("visible".into(), json!(visible));
+    content
+}
