@@ -169,7 +169,7 @@ impl Server {
         let url_path = parts.uri.path().to_string();
         let rest = match namespace::parse(&url_path) {
             Ok(r) => r,
-            Err(e @ PathError::BadEncoding(_)) => {
+            Err(e @ (PathError::BadEncoding(_) | PathError::DotSegment(_))) => {
                 return (HttpReply::error(400, &e.to_string(), json), None);
             }
             Err(_) => return (HttpReply::error(404, "Not Found", json), None),
