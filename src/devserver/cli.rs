@@ -37,7 +37,9 @@ serve options:
   --splunk-home DIR     SPLUNK_HOME to use (default: var/splunkd-dev-home of the project)
   --app-dir DIR         the app to install (default: the working tree)
   --tls                 HTTPS with a generated self-signed certificate (etc/auth/)
-  --pool N              driver processes per driver configuration (default 4)
+  --pool N              most driver processes per driver configuration (default 16); one
+                        more is started whenever all are busy, so a long request does not
+                        hold up the others
   --idle-timeout S      retire driver processes idle this long (default 60)
   --reply-timeout S     kill a driver that takes longer to reply (default 120)
   --capture DIR         write each driver round trip as a redacted fixture into DIR
@@ -47,6 +49,10 @@ add-user options:
   --roles r1,r2         roles (default: user)
   --splunk-home DIR     as for serve
 ";
+
+/// Default `--pool`: room for several long requests (a container start can take minutes) with
+/// quick ones still served; splunkd's own cap (`max_persistent_connections`) is far higher.
+pub const DEFAULT_POOL: usize = 16;
 
 /// Options of `serve`.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +85,7 @@ impl Default for ServeOptions {
             splunk_home: None,
             app_dir: None,
             tls: false,
-            pool: 4,
+            pool: DEFAULT_POOL,
             idle_timeout: 60,
             reply_timeout: 120,
             capture: None,

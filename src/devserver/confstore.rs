@@ -132,6 +132,27 @@ pub fn app_exists(home: &SplunkHome, app: &str) -> bool {
     home.app_dir(app).is_dir()
 }
 
+/// Names of the confs with a file in the view of namespace `app` (None = no app), sorted.
+pub fn conf_names(home: &SplunkHome, app: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = layers(home, "any", app)
+        .iter()
+        .filter_map(|l| l.path.parent())
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".conf")?.to_string();
+            (is_safe_name(&name) && e.path().is_file()).then_some(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Whether any file of the view of namespace `app` defines `conf`.
+pub fn conf_exists(home: &SplunkHome, conf: &str, app: Option<&str>) -> bool {
+    layers(home, conf, app).iter().any(|l| l.path.is_file())
+}
+
 /// The files of a view, lowest precedence first.
 fn layers(home: &SplunkHome, conf: &str, app: Option<&str>) -> Vec<Layer> {
     let file = format!("{conf}.conf");

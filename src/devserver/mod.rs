@@ -10,9 +10,10 @@
 //! The HTTP front: [`cli`] (flags, start-up) → [`server`] (connections, routing) using
 //! [`namespace`] (URL → namespace + REST path), [`auth`] with [`users`] and [`roles`]
 //! (who is calling, what they may do), [`restmap`] and [`capexpr`] (the apps' handlers and
-//! their capability rules), [`builtin`] (login, server/info, the stores), [`persist`] (the
-//! request JSON), [`pool`] (driver processes), [`translate`] (reply JSON → HTTP), [`capture`]
-//! (fixtures), [`tls`], [`splunkd_log`].
+//! their capability rules), [`builtin`] (login, server/info, the stores), [`properties`]
+//! (the older conf view splunklib reads), [`persist`] (the request JSON), [`pool`] (driver
+//! processes), [`translate`] (reply JSON → HTTP), [`capture`] (fixtures), [`tls`],
+//! [`splunkd_log`].
 
 pub mod apps;
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod namespace;
 pub mod passwords;
 pub mod persist;
 pub mod pool;
+pub mod properties;
 pub mod restmap;
 pub mod roles;
 pub mod secret;

@@ -1,6 +1,13 @@
 //! splunkd's two URL families: `/services/<rest>` (no namespace) and
 //! `/servicesNS/<user>/<app>/<rest>` (a namespace, `-` meaning "any"). Everything after the
 //! prefix is the `rest_path` handlers see.
+//!
+//! The path is made canonical before anything is matched against it, because restmap stanzas
+//! (and their capability rules) are chosen by prefix: repeated slashes are collapsed, as the web
+//! server in front of splunkd's handler matching does, so `/services/mltk//start_container` is
+//! the `start_container` handler and not the weaker `/mltk` one; dot segments (`.`, `..`) are
+//! refused outright rather than resolved. Percent-encoded dots, like an encoded `/`, are data
+//! inside a segment (a name the handler validates), never path structure.
 
 use std::fmt;
 
@@ -57,6 +64,8 @@ pub enum PathError {
     IncompleteNamespace,
     /// A segment is not UTF-8 once percent-decoded (a 400).
     BadEncoding(String),
+    /// A `.` or `..` segment, literal or percent-encoded (a 400).
+    DotSegment(String),
 }
 
 impl fmt::Display for PathError {
@@ -73,6 +82,9 @@ impl fmt::Display for PathError {
                     f,
                     "Path segment {seg:?} is not valid UTF-8 once percent-decoded"
                 )
+            }
+            PathError::DotSegment(seg) => {
+                write!(f, "Path segment {seg:?} is not allowed in a REST path")
             }
         }
     }
@@ -91,8 +103,27 @@ fn wildcard(part: String) -> Option<String> {
     (part != "-").then_some(part)
 }
 
-/// Splits a URL path (without query) into namespace and REST path.
+/// `path` with every run of `/` collapsed to one; a `.` or `..` segment is an error. Pure, so
+/// the matching rules can be tested without a server.
+pub fn canonical(path: &str) -> Result<String, PathError> {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    let dot = out.split('/').find(|seg| *seg == "." || *seg == "..");
+    match dot {
+        Some(seg) => Err(PathError::DotSegment(seg.to_string())),
+        None => Ok(out),
+    }
+}
+
+/// Splits a URL path (without query) into namespace and REST path, after making it
+/// [`canonical`].
 pub fn parse(path: &str) -> Result<RestPath, PathError> {
+    let path = canonical(path)?;
+    let path = path.as_str();
     let (ns, rest) = if let Some(rest) = strip_segment(path, "/servicesNS") {
         let rest = rest.strip_prefix('/').unwrap_or(rest);
         let mut parts = rest.splitn(3, '/');
@@ -165,6 +196,72 @@ mod tests {
         let p = parse("/servicesNS/a%40b/app").unwrap();
         assert_eq!(p.ns.user(), Some("a@b"));
         assert_eq!(p.rest_path, "");
+    }
+
+    #[test]
+    fn repeated_slashes_collapse_before_matching() {
+        for (raw, ns, rest) in [
+            (
+                "/services/mltk//start_container",
+                Namespace::Global,
+                "/mltk/start_container",
+            ),
+            (
+                "/services/mltk///start_container/",
+                Namespace::Global,
+                "/mltk/start_container/",
+            ),
+            ("//services//mltk", Namespace::Global, "/mltk"),
+            (
+                "/servicesNS/u/app/mltk//container_connection",
+                Namespace::Scoped {
+                    user: Some("u".into()),
+                    app: Some("app".into()),
+                },
+                "/mltk/container_connection",
+            ),
+            (
+                "/servicesNS//u///app//mltk//stop_container",
+                Namespace::Scoped {
+                    user: Some("u".into()),
+                    app: Some("app".into()),
+                },
+                "/mltk/stop_container",
+            ),
+        ] {
+            let p = parse(raw).unwrap();
+            assert_eq!((&p.ns, p.rest_path.as_str()), (&ns, rest), "{raw}");
+        }
+        assert_eq!(canonical("/a//b///c").unwrap(), "/a/b/c");
+        // An encoded slash is data, not a separator.
+        assert_eq!(canonical("/a/%2F%2Fb").unwrap(), "/a/%2F%2Fb");
+    }
+
+    #[test]
+    fn dot_segments_are_refused() {
+        for raw in [
+            "/services/mltk/./start_container",
+            "/services/mltk/x/../start_container",
+            "/services/mltk/..",
+            "/servicesNS/../dsdl_handler/mltk",
+            "/servicesNS/u/./mltk",
+        ] {
+            assert!(
+                matches!(parse(raw), Err(PathError::DotSegment(_))),
+                "{raw}: {:?}",
+                parse(raw)
+            );
+        }
+        // Encoded dots are data, as an encoded slash is; dots inside a segment too.
+        let p = parse("/services/mltk/start_container/%2E%2E").unwrap();
+        assert_eq!(p.rest_path, "/mltk/start_container/%2E%2E");
+        assert_eq!(p.segments[2], "..");
+        assert_eq!(
+            parse("/services/mltk/container_connection/docker/a..b")
+                .unwrap()
+                .segments[3],
+            "a..b"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Persistent driver processes, as splunkd runs them: one pool per distinct driver
-//! configuration (program, argv, environment), one request per process at a time, at most
-//! `max_per_driver` processes each. A process that dies, times out or writes out of step is
+//! configuration (program, argv, environment), one request per process at a time. A request
+//! takes an idle process, or starts another one when all are busy, up to `max_per_driver`
+//! processes each (splunkd-dev's `--pool`); only past that cap does it wait. A process that dies, times out or writes out of step is
 //! discarded (the caller gets a 5xx) and the next request starts a fresh one; idle processes
 //! are retired by closing their stdin. Driver stderr goes to splunkd.log.
 
@@ -579,6 +580,79 @@ mod tests {
         pids.dedup();
         assert_eq!(pids.len(), 2, "{pids:?}");
         p.shutdown(Duration::from_secs(2)).await;
+    }
+
+    #[tokio::test]
+    async fn another_process_starts_when_all_are_busy() {
+        if !std::path::Path::new("/bin/sh").exists() {
+            return;
+        }
+        let p = pool(Duration::from_secs(10));
+        let len = frame::encode_request(&init(), b"slow").len();
+        // Requests of equal length; a "slow" one takes 1.5 s, a "fast" one none.
+        let driver = sh(&format!(
+            "while req=$(head -c {len}) && [ -n \"$req\" ]; do case \"$req\" in *slow*) sleep 1.5;; esac; printf '0\\n2\\n{{}}'; done"
+        ));
+        assert_eq!(p.call(&driver, &init(), b"fast").await.unwrap(), b"{}");
+        assert_eq!(p.call(&driver, &init(), b"fast").await.unwrap(), b"{}");
+        assert_eq!(
+            p.idle_pids().len(),
+            1,
+            "sequential requests share one process"
+        );
+
+        let started = Instant::now();
+        let slow: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, d) = (p.clone(), driver.clone());
+                tokio::spawn(async move { p.call(&d, &init(), b"slow").await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(p.idle_pids().is_empty(), "both processes are busy");
+        // The cap of 2 is reached: a third request waits for one of them.
+        let third = p.call(&driver, &init(), b"fast").await.unwrap();
+        assert_eq!(third, b"{}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(1400),
+            "the third request waited for a busy process"
+        );
+        for s in slow {
+            assert_eq!(s.await.unwrap().unwrap(), b"{}");
+        }
+        let mut pids = p.idle_pids();
+        pids.sort();
+        pids.dedup();
+        assert_eq!(pids.len(), 2, "no more than the cap: {pids:?}");
+
+        // Under a higher cap the same load starts a third process and does not wait.
+        let roomy = Pool::new(
+            PoolSettings {
+                max_per_driver: 3,
+                ..p.settings
+            },
+            p.log.clone(),
+        );
+        let slow: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, d) = (roomy.clone(), driver.clone());
+                tokio::spawn(async move { p.call(&d, &init(), b"slow").await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let quick = Instant::now();
+        assert_eq!(roomy.call(&driver, &init(), b"fast").await.unwrap(), b"{}");
+        assert!(
+            quick.elapsed() < Duration::from_millis(1000),
+            "the third request was answered by a new process in {:?}",
+            quick.elapsed()
+        );
+        for s in slow {
+            assert_eq!(s.await.unwrap().unwrap(), b"{}");
+        }
+        assert_eq!(roomy.idle_pids().len(), 3);
+        p.shutdown(Duration::from_secs(2)).await;
+        roomy.shutdown(Duration::from_secs(2)).await;
     }
 
     #[tokio::test]

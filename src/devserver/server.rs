@@ -10,6 +10,7 @@ use super::confstore;
 use super::namespace::{self, Namespace, PathError};
 use super::persist::{self, CallInput, ConnInfo, ServerInfo};
 use super::pool::Pool;
+use super::properties;
 use super::restmap::{Handler, RestMap};
 use super::splunkd_log::SplunkdLog;
 use super::translate::{self, HttpReply};
@@ -73,6 +74,19 @@ fn pairs(bytes: &[u8]) -> Pairs {
     form_urlencoded::parse(bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
+}
+
+/// Whether a body with this Content-Type is read as form fields: urlencoded ones, and, as
+/// splunkd does, bodies with no Content-Type at all (splunklib sends its keyword arguments,
+/// login included, that way).
+fn is_form_body(content_type: Option<&str>) -> bool {
+    match content_type {
+        None => true,
+        Some(ct) => ct
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded"),
+    }
 }
 
 impl Server {
@@ -169,7 +183,7 @@ impl Server {
         let url_path = parts.uri.path().to_string();
         let rest = match namespace::parse(&url_path) {
             Ok(r) => r,
-            Err(e @ PathError::BadEncoding(_)) => {
+            Err(e @ (PathError::BadEncoding(_) | PathError::DotSegment(_))) => {
                 return (HttpReply::error(400, &e.to_string(), json), None);
             }
             Err(_) => return (HttpReply::error(404, "Not Found", json), None),
@@ -207,16 +221,15 @@ impl Server {
                 };
             }
         };
-        let urlencoded = parts
+        let content_type = parts
             .headers
             .get(hyper::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.trim()
-                    .to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
-        let form = if urlencoded { pairs(&body) } else { Vec::new() };
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let form = if is_form_body(content_type.as_deref()) {
+            pairs(&body)
+        } else {
+            Vec::new()
+        };
         json = persist::output_mode(&query, &form).0 == "json";
         let authorization = parts
             .headers
@@ -281,7 +294,8 @@ impl Server {
             let r = builtin::login(self.auth.clone(), &call.method, &call.query, &call.form).await;
             return (r, None);
         }
-        let matched = if builtin.is_none() {
+        let own_properties = builtin.is_none() && properties::handles(&call.rest.segments);
+        let matched = if builtin.is_none() && !own_properties {
             self.restmap.find(&call.rest.rest_path)
         } else {
             None
@@ -305,17 +319,10 @@ impl Server {
                 json,
             ),
             (Some(which), _, Some(a)) => {
-                let dev = DevRequest {
-                    method: call.method.clone(),
-                    ns_user: call.rest.ns.user().map(str::to_string),
-                    ns_app: call.rest.ns.app().map(str::to_string),
-                    path: call.rest.segments.clone(),
-                    query: call.query.clone(),
-                    form: call.form.clone(),
-                    base_url: self.info.rest_uri.clone(),
-                    caller: a.caller.clone(),
-                };
-                builtin::store(which, self.home.clone(), dev).await
+                builtin::store(which, self.home.clone(), self.dev_request(&call, a)).await
+            }
+            (None, None, Some(a)) if own_properties => {
+                properties::handle_blocking(self.home.clone(), self.dev_request(&call, a)).await
             }
             (None, Some(m), _) => {
                 self.call_driver(&call, m.handler, m.path_info, auth.as_ref(), ssl)
@@ -324,6 +331,20 @@ impl Server {
             _ => HttpReply::error(404, "Not Found", json),
         };
         (reply, user)
+    }
+
+    /// The request as the built-in stores see it.
+    fn dev_request(&self, call: &Call, auth: &Authenticated) -> DevRequest {
+        DevRequest {
+            method: call.method.clone(),
+            ns_user: call.rest.ns.user().map(str::to_string),
+            ns_app: call.rest.ns.app().map(str::to_string),
+            path: call.rest.segments.clone(),
+            query: call.query.clone(),
+            form: call.form.clone(),
+            base_url: self.info.rest_uri.clone(),
+            caller: auth.caller.clone(),
+        }
     }
 
     async fn call_driver(
@@ -502,4 +523,21 @@ pub fn to_response(reply: HttpReply) -> Response<Full<Bytes>> {
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_without_a_content_type_are_form_fields() {
+        assert!(is_form_body(None));
+        assert!(is_form_body(Some("application/x-www-form-urlencoded")));
+        assert!(is_form_body(Some(
+            " Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        )));
+        assert!(!is_form_body(Some("application/json")));
+        assert!(!is_form_body(Some("text/plain")));
+        assert!(!is_form_body(Some("")));
+    }
 }
