@@ -179,7 +179,11 @@ fn fit_and_apply_find_what_a_start_beside_the_toolkit_wrote() {
         &[],
     );
     assert_eq!(r.status, 200, "adopted: {}", r.body);
-    assert!(!r.body.contains("Toolkit-jp-1") || r.body.contains("clear_password"));
+    assert_eq!(
+        json_of(&r)["entry"][0]["content"]["clear_password"],
+        "Toolkit-jp-1",
+        "the toolkit's value"
+    );
     let r = admin_form(
         &s,
         "GET",
