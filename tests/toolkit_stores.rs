@@ -223,3 +223,86 @@ fn without_the_toolkit_the_stores_stay_in_this_app() {
     assert!(text.contains("standalone"), "{text}");
     assert!(!s.home.join("etc/apps").join(TOOLKIT).exists());
 }
+
+/// The toolkit's own handler stanza, served by a stand-in driver (this project's binary with a
+/// log of its own, so the test can tell which app's handler answered).
+fn install_toolkit_handler(home: &Path) -> std::path::PathBuf {
+    install_toolkit(home);
+    let log = home.join("toolkit-handler.log");
+    let restmap = format!(
+        "[script:mltk]\nmatch = /mltk\nscripttype = persist\nscript = util/rest_handler.py\n\
+         driver = {}\ndriver.env.DSDL_LOG_FILE = {}\ndriver.env.DSDL_TOOLKIT_MODE = off\n\
+         requireAuthentication = true\noutput_modes = json\npassSystemAuth = true\n\
+         passPayload = true\n",
+        env!("CARGO_BIN_EXE_dsdl-handler"),
+        log.display()
+    );
+    let default = home.join("etc/apps").join(TOOLKIT).join("default");
+    std::fs::write(default.join("restmap.conf"), restmap).expect("toolkit restmap");
+    log
+}
+
+/// Lines of a driver log naming `path` (the drivers log one JSON line per request).
+fn served(log: &Path, path: &str) -> usize {
+    let needle = format!("\"path\":\"{path}\"");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+#[test]
+fn beside_the_toolkit_ours_answer_the_endpoints_and_disabling_ours_goes_back() {
+    let home = common::devserver::scratch_dir("toolkit-beside");
+    let toolkit_log = install_toolkit_handler(&home);
+    let s = DevServer::start_at(home, &["--pool", "2"]);
+    let ours = s.home.join("var/log/splunk/dsdl_handler.log");
+
+    // Every endpoint has a stanza of ours with a longer match than the toolkit's /mltk.
+    for endpoint in [
+        "container_data",
+        "start_container",
+        "stop_container",
+        "container_connection",
+    ] {
+        let r = admin_form(
+            &s,
+            "GET",
+            &format!("/services/mltk/{endpoint}?output_mode=json"),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{endpoint}: {}", r.body);
+        let path = format!("/mltk/{endpoint}");
+        assert_eq!(served(&ours, &path), 1, "ours answered {endpoint}");
+        assert_eq!(served(&toolkit_log, &path), 0, "not the toolkit's");
+    }
+    // The bare /mltk is matched equally by both apps; the toolkit's app sorts first and keeps
+    // it, as splunkd's app precedence would.
+    let r = admin_form(&s, "GET", "/services/mltk?output_mode=json", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(served(&toolkit_log, "/mltk"), 1, "{}", r.body);
+
+    // Going back: disable this app (what `splunk disable app dsdl_handler` writes), restart.
+    let local = s.home.join("etc/apps/dsdl_handler/local");
+    std::fs::create_dir_all(&local).expect("local dir");
+    std::fs::write(local.join("app.conf"), "[install]\nstate = disabled\n").expect("app.conf");
+    let s = s.restart(&["--pool", "2"]);
+    let r = admin_form(
+        &s,
+        "GET",
+        "/services/mltk/container_data?output_mode=json",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        served(&toolkit_log, "/mltk/container_data"),
+        1,
+        "the toolkit's handler now"
+    );
+    assert_eq!(
+        served(&ours, "/mltk/container_data"),
+        1,
+        "ours no more than before"
+    );
+}

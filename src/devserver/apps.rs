@@ -47,27 +47,40 @@ pub fn handle(home: &SplunkHome, req: &DevRequest) -> DevResponse {
     }
 }
 
-/// What splunkd shows of an app: `disabled` from `[install] state`, and the launcher and
-/// ui settings, `local/` over `default/`.
-fn app_content(dir: &Path) -> Map<String, Value> {
+/// An app's app.conf, `local/` over `default/`.
+fn app_conf(dir: &Path) -> ConfFile {
     let mut conf = ConfFile::default();
     for layer in ["default", "local"] {
         if let Ok(c) = ConfFile::load(&dir.join(layer).join("app.conf")) {
             conf = conf.layered(&c);
         }
     }
-    let get = |stanza: &str, key: &str| {
-        conf.get(stanza)
-            .and_then(|s| s.get(key))
-            .map(str::to_string)
-            .unwrap_or_default()
-    };
-    let disabled = get("install", "state")
+    conf
+}
+
+fn setting(conf: &ConfFile, stanza: &str, key: &str) -> String {
+    conf.get(stanza)
+        .and_then(|s| s.get(key))
+        .map(str::to_string)
+        .unwrap_or_default()
+}
+
+/// Whether the app is disabled (`[install] state = disabled`, as `splunk disable app` writes
+/// it): splunkd then serves none of its REST handlers.
+pub fn is_disabled(dir: &Path) -> bool {
+    setting(&app_conf(dir), "install", "state")
         .trim()
-        .eq_ignore_ascii_case("disabled");
+        .eq_ignore_ascii_case("disabled")
+}
+
+/// What splunkd shows of an app: `disabled` from `[install] state`, and the launcher and
+/// ui settings, `local/` over `default/`.
+fn app_content(dir: &Path) -> Map<String, Value> {
+    let conf = app_conf(dir);
+    let get = |stanza: &str, key: &str| setting(&conf, stanza, key);
     let visible = parse_bool(&get("ui", "is_visible")).unwrap_or(true);
     let mut content = Map::new();
-    content.insert("disabled".into(), json!(disabled));
+    content.insert("disabled".into(), json!(is_disabled(dir)));
     content.insert("version".into(), json!(get("launcher", "version")));
     content.insert("label".into(), json!(get("ui", "label")));
     content.insert("visible".into(), json!(visible));

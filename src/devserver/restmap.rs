@@ -134,12 +134,17 @@ pub struct Matched<'a> {
 }
 
 impl RestMap {
-    /// Reads `default/` and `local/` restmap.conf of every app under `apps_dir`. Problems
+    /// Reads `default/` and `local/` restmap.conf of every enabled app under `apps_dir`, in
+    /// the order of their names: for two stanzas with the same `match`, the app whose name
+    /// sorts first (ASCII: upper case before lower) wins, as splunkd's app precedence. Problems
     /// (unreadable files, bad expressions) are returned as warnings to print at start-up.
     pub fn load(apps_dir: &Path) -> (RestMap, Vec<String>) {
         let mut warnings = Vec::new();
         let mut apps: Vec<(String, PathBuf, ConfFile)> = Vec::new();
         for (app, dir) in list_apps(apps_dir) {
+            if super::apps::is_disabled(&dir) {
+                continue;
+            }
             let mut layered = ConfFile::default();
             for layer in ["default", "local"] {
                 let path = dir.join(layer).join("restmap.conf");

@@ -17,6 +17,8 @@ pub struct DevServer {
     pub url: String,
     pub home: PathBuf,
     pub stderr: Arc<Mutex<String>>,
+    /// Leave SPLUNK_HOME in place when stopped (for a restart on it).
+    keep_home: bool,
 }
 
 pub fn scratch_dir(tag: &str) -> PathBuf {
@@ -33,7 +35,12 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
 
 impl DevServer {
     pub fn start(tag: &str, extra: &[&str]) -> DevServer {
-        let home = scratch_dir(tag);
+        Self::start_at(scratch_dir(tag), extra)
+    }
+
+    /// A splunkd-dev on an existing SPLUNK_HOME (prepared by the test, or kept by
+    /// [`DevServer::restart`]).
+    pub fn start_at(home: PathBuf, extra: &[&str]) -> DevServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_splunkd-dev"))
             .args(["--splunk-home"])
             .arg(&home)
@@ -72,6 +79,7 @@ impl DevServer {
             url: String::new(),
             home,
             stderr,
+            keep_home: false,
         };
         let line = rx
             .recv_timeout(Duration::from_secs(120))
@@ -107,6 +115,15 @@ impl DevServer {
                     .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
             })
             .expect("guid in instance.cfg")
+    }
+
+    /// Stops this splunkd-dev and starts a new one on the same SPLUNK_HOME, as a restart of
+    /// splunkd re-reads the apps and their restmap.conf.
+    pub fn restart(mut self, extra: &[&str]) -> DevServer {
+        self.keep_home = true;
+        let home = self.home.clone();
+        drop(self);
+        Self::start_at(home, extra)
     }
 
     pub fn pid(&self) -> u32 {
@@ -174,7 +191,7 @@ impl Drop for DevServer {
                 self.stderr(),
                 self.home.display()
             );
-        } else {
+        } else if !self.keep_home {
             let _ = std::fs::remove_dir_all(&self.home);
         }
     }
