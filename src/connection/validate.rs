@@ -12,8 +12,15 @@ use crate::names::{self, ContainerType};
 use crate::protocol::request::Secret;
 use serde_json::Value;
 
-/// Request fields that steer the save and are never stored.
-pub const REQUEST_ONLY: &[&str] = &["container_type", "is_edit", "is_docker", "is_kubernetes"];
+/// Request fields that steer the save and are never stored. `output_mode` is splunkd's reply
+/// format, which Splunk's Python SDK sends in the body of every POST.
+pub const REQUEST_ONLY: &[&str] = &[
+    "container_type",
+    "is_edit",
+    "is_docker",
+    "is_kubernetes",
+    "output_mode",
+];
 
 /// Other names clients use for a key: (alias, key). The AI Toolkit UI sends
 /// `jupyter_password` for `jupyter_passwd`.
@@ -455,7 +462,8 @@ mod tests {
             "splunk_hec_token": "default_token", "docker_ca": "",
             "container_enable_https": "Yes", "allow_pull": false,
             "splunk_access_port": 8089,
-            "connection_name": "  my docker  "
+            "connection_name": "  my docker  ",
+            "output_mode": "json"
         })))
         .unwrap();
         assert_eq!(p.container_type, ContainerType::Docker);
