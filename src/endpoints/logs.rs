@@ -80,6 +80,13 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
             logs::read_budget(q.tail as usize) / (1024 * 1024)
         )));
     }
+    if read.timed_out {
+        messages.push(warn(&format!(
+            "Reading the logs stopped after {} s, before the engine's newest lines: ask for a \
+             smaller tail or a later since to get them.",
+            crate::runtime::docker::LOG_READ_LIMIT.as_secs()
+        )));
+    }
     if truncated {
         messages.push(warn(&format!(
             "Only the newest {} lines fit in one reply ({} MB of text); ask for a smaller tail \
@@ -94,7 +101,7 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
             "entries": logs::to_json(&entries, q.timestamps),
             "container_id": id,
             "tail": q.tail,
-            "truncated": truncated,
+            "truncated": truncated || read.timed_out || read.flooded,
         },
         "status": "success",
     });

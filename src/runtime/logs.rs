@@ -143,6 +143,7 @@ pub struct Splitter {
     read: usize,
     read_budget: usize,
     truncated: bool,
+    timed_out: bool,
 }
 
 /// What a log read kept.
@@ -154,6 +155,8 @@ pub struct Tail {
     pub truncated: bool,
     /// Reading stopped at the read budget: the engine sent far more than `tail` lines.
     pub flooded: bool,
+    /// Reading stopped at the time limit: newer lines may be missing.
+    pub timed_out: bool,
 }
 
 /// Most bytes read for a `tail` of lines: twice the longest lines kept, at least 16 MiB and
@@ -182,6 +185,7 @@ impl Splitter {
             read: 0,
             read_budget,
             truncated: false,
+            timed_out: false,
         }
     }
 
@@ -251,6 +255,11 @@ impl Splitter {
         }
     }
 
+    /// Notes that reading stopped at the time limit before the engine's last line.
+    pub fn cut_at_time_limit(&mut self) {
+        self.timed_out = true;
+    }
+
     /// The lines kept, with a last line that had no newline.
     pub fn finish(mut self) -> Tail {
         for stream in [Stream::Stdout, Stream::Stderr, Stream::Console] {
@@ -260,6 +269,7 @@ impl Splitter {
         }
         Tail {
             flooded: self.read >= self.read_budget,
+            timed_out: self.timed_out,
             truncated: self.truncated,
             entries: self.entries.into(),
         }

@@ -31,6 +31,10 @@ use std::time::Duration;
 /// Default bound for one engine call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a logs read goes on once the engine answered; a read cut there replies with the
+/// lines it has (a large tail of long lines can take longer than one call's bound).
+pub const LOG_READ_LIMIT: Duration = Duration::from_secs(20);
+
 /// bollard's own per-client timeout, which cuts every call at the same value whatever the
 /// call. Each call here carries its own bound ([`Engine::call_within`]: a stop waits out its
 /// grace period, a pull has its own limit), so bollard's is set above all of them and never
@@ -413,22 +417,37 @@ impl Engine {
             options = options.since(since.clamp(0, i32::MAX as i64) as i32);
         }
         let mut stream = self.docker.logs(id, Some(options.build()));
-        let read = async {
-            let mut splitter = Splitter::new(tail as usize);
-            while let Some(chunk) = stream.next().await {
-                let more = match chunk? {
-                    LogOutput::StdOut { message } => splitter.push(Stream::Stdout, &message),
-                    LogOutput::StdErr { message } => splitter.push(Stream::Stderr, &message),
-                    LogOutput::Console { message } => splitter.push(Stream::Console, &message),
-                    LogOutput::StdIn { .. } => true,
-                };
-                if !more {
-                    break;
-                }
-            }
-            Ok(splitter.finish())
+        // The first message is one engine call within the usual bound (a silent engine is a
+        // 504); the rest is read until LOG_READ_LIMIT, and a read cut there keeps what it has.
+        let mut splitter = Splitter::new(tail as usize);
+        let first = self.call("read logs", async { stream.next().await.transpose() });
+        let Some(first) = first.await? else {
+            return Ok(splitter.finish());
         };
-        self.call("read logs", read).await
+        let deadline = tokio::time::Instant::now() + LOG_READ_LIMIT;
+        let mut next = Some(first);
+        while let Some(chunk) = next.take() {
+            let more = match chunk {
+                LogOutput::StdOut { message } => splitter.push(Stream::Stdout, &message),
+                LogOutput::StdErr { message } => splitter.push(Stream::Stderr, &message),
+                LogOutput::Console { message } => splitter.push(Stream::Console, &message),
+                LogOutput::StdIn { .. } => true,
+            };
+            if !more {
+                break;
+            }
+            next = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(chunk)) => {
+                    Some(chunk.map_err(|e| engine_error(e, "read logs", &self.url))?)
+                }
+                Ok(None) => None,
+                Err(_) => {
+                    splitter.cut_at_time_limit();
+                    None
+                }
+            };
+        }
+        Ok(splitter.finish())
     }
 }
 
