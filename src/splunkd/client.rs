@@ -492,6 +492,16 @@ fn append_keys<K: AsRef<str>, V: AsRef<str>>(
     }
 }
 
+/// splunkd's boolean content values: `true`, `1` or `"1"`/`"true"`.
+fn is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64() == Some(1),
+        Value::String(s) => crate::conffile::parse_bool(s) == Some(true),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,15 +738,5 @@ mod tests {
         let e = run(c.get_password("r", "u")).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadGateway);
         assert!(e.message.contains("list_storage_passwords"));
-    }
-}
-
-/// splunkd's boolean content values: `true`, `1` or `"1"`/`"true"`.
-fn is_true(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_i64() == Some(1),
-        Value::String(s) => crate::conffile::parse_bool(s) == Some(true),
-        _ => false,
     }
 }
