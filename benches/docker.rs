@@ -776,7 +776,7 @@ fn logs_tail(bytes: u64) {
 // ---------------------------------------------------------------------------------------------
 
 fn logs_flood() {
-    use common::flood_engine::{CONTAINER_ID, FloodEngine};
+    use common::flood_engine::FloodEngine;
     println!("\n== 4. POST container_logs from an engine that floods: driver peak memory");
     for (what, lines, line_bytes, tail) in [
         (
@@ -796,16 +796,7 @@ fn logs_flood() {
         let engine = FloodEngine::start(lines, line_bytes);
         // One driver serves every request, so its VmHWM is the peak of the log read.
         let bed = Bed::on("bench-flood", &["--pool", "1"], &[], &engine.url());
-        seed_stanza(
-            &bed.s,
-            "dsdl_container",
-            "flood",
-            &[
-                ("id", CONTAINER_ID),
-                ("mode", "PROD"),
-                ("cluster", "docker"),
-            ],
-        );
+        common::flood_engine::seed_record(&bed.s, "flood");
         let driver = bed.s.drivers().first().copied();
         let before = driver.map(memory_kb);
         let r = bed.post("container_logs", &json!({"model": "flood", "tail": tail}));

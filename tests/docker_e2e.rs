@@ -1219,7 +1219,7 @@ fn driver_peak_mb(s: &DevServer) -> f64 {
 
 #[test]
 fn an_engine_that_floods_the_logs_keeps_the_driver_small() {
-    use common::flood_engine::{CONTAINER_ID, FloodEngine};
+    use common::flood_engine::FloodEngine;
     // Driver memory stays under this whatever the engine sends (the reply holds at most 8 MB).
     const PEAK_MB: f64 = 64.0;
     let cases = [
@@ -1234,16 +1234,7 @@ fn an_engine_that_floods_the_logs_keeps_the_driver_small() {
     for (tag, lines, line_bytes, tail) in cases {
         let engine = FloodEngine::start(lines, line_bytes);
         let bed = Bed::new(&format!("docker-flood-{tag}"), &engine.url(), &[]);
-        seed_stanza(
-            &bed.s,
-            "dsdl_container",
-            "flood",
-            &[
-                ("id", CONTAINER_ID),
-                ("mode", "PROD"),
-                ("cluster", "docker"),
-            ],
-        );
+        common::flood_engine::seed_record(&bed.s, "flood");
         let r = bed.post("container_logs", &json!({"model": "flood", "tail": tail}));
         assert_eq!(
             r.status,

@@ -15,6 +15,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The container id the engine knows (64 hex digits).
 pub const CONTAINER_ID: &str = "f100d0000000000000000000000000000000000000000000000000000000f100";
 
+/// Records `model` as running the flood engine's container (a Docker record).
+pub fn seed_record(s: &super::devserver::DevServer, model: &str) {
+    super::devserver::seed_stanza(
+        s,
+        "dsdl_container",
+        model,
+        &[
+            ("id", CONTAINER_ID),
+            ("mode", "PROD"),
+            ("cluster", "docker"),
+        ],
+    );
+}
+
 /// A running flood engine on 127.0.0.1.
 pub struct FloodEngine {
     port: u16,
