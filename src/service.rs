@@ -3,8 +3,9 @@
 
 use crate::config::DriverConfig;
 use crate::endpoints;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::log::{Logger, fault};
+use crate::protocol::frame::Oversized;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
 use crate::router;
@@ -103,6 +104,25 @@ impl Service {
         reply.to_bytes()
     }
 
+    /// Answers a data block the frame reader dropped for being over the cap: 413, in JSON
+    /// when the block's head shows the caller asked for it. The process keeps serving.
+    pub fn oversized_block(&mut self, block: &Oversized) -> Vec<u8> {
+        let e = ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "The request is too large: splunkd passed it as {} bytes, over this handler's \
+                 limit of {} bytes per request. Send a smaller body.",
+                block.len, block.max
+            ),
+        );
+        let reply = Reply::error(&e, head_wants_json(&block.head));
+        let mut f = Map::new();
+        f.insert("status".into(), Value::from(reply.status));
+        f.insert("block_bytes".into(), Value::from(block.len));
+        self.log.event("WARN", "request", f);
+        reply.to_bytes()
+    }
+
     fn handle(&mut self, block: &[u8]) -> (Reply, Option<Request>) {
         let req = match Request::parse(block) {
             Ok(r) => r,
@@ -138,6 +158,19 @@ impl Service {
     }
 }
 
+/// For the head of a block too large to parse, whether it asks for JSON: splunkd writes
+/// `output_mode` near the start of the request JSON, before the query, form and payload.
+/// The string `"output_mode"` followed by `:` is the key (in a query or form pair it is
+/// followed by `,`).
+fn head_wants_json(head: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"output_mode\"";
+    head.windows(KEY.len())
+        .enumerate()
+        .filter(|(_, w)| *w == KEY)
+        .find_map(|(at, _)| head[at + KEY.len()..].trim_ascii_start().strip_prefix(b":"))
+        .is_some_and(|v| v.trim_ascii_start().starts_with(b"\"json\""))
+}
+
 /// For a block that did not parse, guesses whether the caller wanted JSON.
 fn sniff_json(block: &[u8]) -> bool {
     serde_json::from_slice::<Value>(block)
@@ -149,6 +182,25 @@ fn sniff_json(block: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_output_mode_of_an_oversized_block_comes_from_its_head() {
+        assert!(head_wants_json(
+            br#"{"method":"POST","rest_path":"/mltk/x","output_mode":"json","form":[["a","#
+        ));
+        assert!(head_wants_json(br#"{"output_mode" : "json""#));
+        assert!(head_wants_json(
+            br#"{"query":[["output_mode","xml"]],"output_mode":"json""#
+        ));
+        for no in [
+            &br#"{"method":"POST","output_mode":"xml","form":[["output_mode","json"]]"#[..],
+            br#"{"method":"POST","form":[["a","#,
+            br#"{"output_mode""#,
+            b"",
+        ] {
+            assert!(!head_wants_json(no), "{}", String::from_utf8_lossy(no));
+        }
+    }
 
     #[test]
     fn origin_encodes_the_namespace_parts() {

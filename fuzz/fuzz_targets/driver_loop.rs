@@ -66,7 +66,7 @@ fn replies_due(input: &[u8]) -> (usize, bool) {
             }
             open = true;
         }
-        if packet.block.is_some() {
+        if packet.has_block() {
             if !open {
                 return (due, false);
             }
