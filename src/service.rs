@@ -132,10 +132,12 @@ impl Service {
             }
         };
         let json = req.wants_json();
-        let result = router::route(&req.method, &req.mltk_path()).and_then(|route| {
-            self.runtime
-                .block_on(endpoints::handle(&self.ctx, &req, route))
-        });
+        let result = router::check_path(req.rest_path.as_deref(), req.path_info.as_deref())
+            .and_then(|()| router::route(&req.method, &req.mltk_path()))
+            .and_then(|route| {
+                self.runtime
+                    .block_on(endpoints::handle(&self.ctx, &req, route))
+            });
         (Reply::render(result, json), Some(req))
     }
 
