@@ -9,6 +9,7 @@
 // Every public item says why it exists; CI's clippy run (`-D warnings`) enforces it.
 #![warn(missing_docs)]
 
+pub mod authz;
 pub mod conffile;
 pub mod config;
 pub mod confspec;

@@ -1,6 +1,7 @@
 //! One request from block to reply: parse, route, run the endpoint, render, log.
 //! Nothing here can fail the process: every failure becomes a reply with a status.
 
+use crate::authz::{self, ContextCache};
 use crate::config::DriverConfig;
 use crate::endpoints;
 use crate::error::{ApiError, ErrorKind};
@@ -9,10 +10,10 @@ use crate::protocol::frame::Oversized;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
 use crate::router;
-use crate::splunkd::{SplunkdClient, SplunkdConfig};
+use crate::splunkd::{CurrentContext, SplunkdClient, SplunkdConfig};
 use serde_json::{Map, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// What endpoints may use besides the request: the process configuration, and what is
@@ -24,6 +25,8 @@ pub struct Context {
     /// later requests skip reading the CA bundle and can resume their TLS sessions. Only a
     /// cache: nothing depends on it surviving, and each process builds its own.
     tls: OnceLock<rustls::ClientConfig>,
+    /// Who recent callers are, per session key (see [`authz`]); also only a cache.
+    callers: ContextCache,
 }
 
 impl Context {
@@ -32,6 +35,18 @@ impl Context {
         Context {
             config,
             tls: OnceLock::new(),
+            callers: ContextCache::default(),
+        }
+    }
+
+    /// TLS settings for splunkd, built on first use (see `tls`).
+    fn tls(&self, config: &SplunkdConfig) -> Result<rustls::ClientConfig, ApiError> {
+        match self.tls.get() {
+            Some(tls) => Ok(tls.clone()),
+            None => {
+                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
+                Ok(self.tls.get_or_init(|| built).clone())
+            }
         }
     }
 
@@ -40,14 +55,19 @@ impl Context {
     /// CA bundle cannot be used (tried again on the next request).
     pub fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
         let config = SplunkdConfig::from_request(req, &self.config)?;
-        let tls = match self.tls.get() {
-            Some(tls) => tls.clone(),
-            None => {
-                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
-                self.tls.get_or_init(|| built).clone()
-            }
-        };
-        SplunkdClient::with_tls(&config, tls)
+        SplunkdClient::with_tls(&config, self.tls(&config)?)
+    }
+
+    /// Who the caller is, as splunkd answers `authentication/current-context` for the
+    /// request's session key; reused for the same key for a short time (see [`authz`]).
+    pub async fn caller(&self, req: &Request) -> Result<Arc<CurrentContext>, ApiError> {
+        let config = SplunkdConfig::for_caller(req, &self.config)?;
+        if let Some(known) = self.callers.get(&config.token, Instant::now()) {
+            return Ok(known);
+        }
+        let client = SplunkdClient::with_tls(&config, self.tls(&config)?)?;
+        let context = client.current_context().await?;
+        Ok(self.callers.insert(&config.token, context, Instant::now()))
     }
 
     /// The absolute URL the request was made to, for feed ids.
@@ -135,8 +155,10 @@ impl Service {
         let result = router::check_path(req.rest_path.as_deref(), req.path_info.as_deref())
             .and_then(|()| router::route(&req.method, &req.mltk_path()))
             .and_then(|route| {
-                self.runtime
-                    .block_on(endpoints::handle(&self.ctx, &req, route))
+                self.runtime.block_on(async {
+                    authz::authorize(&self.ctx, &req, &route).await?;
+                    endpoints::handle(&self.ctx, &req, route).await
+                })
             });
         (Reply::render(result, json), Some(req))
     }
