@@ -69,6 +69,10 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     };
     let (entries, truncated) = logs::newest_within(entries, MAX_REPLY_BYTES);
     let mut messages: Vec<Value> = skip_verify_note(&settings).into_iter().collect();
+    messages.extend(super::body::unknown_keys_warning(
+        req,
+        super::body::LOGS_KEYS,
+    ));
     if truncated {
         messages.push(warn(&format!(
             "Only the newest {} lines fit in one reply ({} MB of text); ask for a smaller tail \
