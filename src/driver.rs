@@ -1,7 +1,7 @@
 //! The persistent driver loop: read a packet, answer it, flush, repeat.
 //!
-//! Exactly one init reply per INIT and one data reply per BLOCK, flushed per packet; END is
-//! silent. A framing or sequencing error ends the loop with an error (the process exits
+//! Exactly one init reply per INIT and one data reply per BLOCK (a 413 for a block over the
+//! cap), flushed per packet; END is silent. A framing or sequencing error ends the loop with an error (the process exits
 //! non-zero and splunkd starts a fresh one) rather than risk answering out of step.
 
 use crate::protocol::frame::{self, FrameError, FrameReader, Init, OP_END, OP_INIT, Packet};
@@ -77,11 +77,15 @@ fn answer(
         let _ = frame::write_string(out, b"");
         *open = Some(init.clone());
     }
+    if packet.has_block() && open.is_none() {
+        return Err(DriverError::Sequence("BLOCK received with no open request"));
+    }
     if let Some(block) = &packet.block {
-        if open.is_none() {
-            return Err(DriverError::Sequence("BLOCK received with no open request"));
-        }
         let reply = service.handle_block(block);
+        let _ = frame::write_string(out, &reply);
+    }
+    if let Some(oversized) = &packet.oversized {
+        let reply = service.oversized_block(oversized);
         let _ = frame::write_string(out, &reply);
     }
     if packet.opcode & OP_END != 0 {

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request conflicts with current state (409).
     Conflict,
+    /// The request is over a size cap (413).
+    PayloadTooLarge,
     /// A runtime (Docker, Kubernetes) answered with an error (502).
     BadGateway,
     /// splunkd or a runtime could not be reached (503).
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::Conflict => 409,
+            ErrorKind::PayloadTooLarge => 413,
             ErrorKind::Internal => 500,
             ErrorKind::NotImplemented => 501,
             ErrorKind::BadGateway => 502,
@@ -141,6 +144,7 @@ mod tests {
             ErrorKind::NotFound,
             ErrorKind::MethodNotAllowed,
             ErrorKind::Conflict,
+            ErrorKind::PayloadTooLarge,
             ErrorKind::BadGateway,
             ErrorKind::Unavailable,
             ErrorKind::Timeout,

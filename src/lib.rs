@@ -2,13 +2,15 @@
 //! Learning integration, served as a splunkd persistent REST handler.
 //!
 //! Data flow: [`driver`] reads packets ([`protocol::frame`]), [`service`] parses the request
-//! ([`protocol::request`]), [`router`] picks the endpoint, [`endpoints`] do the work, and the
-//! reply ([`protocol::reply`]) goes back in the same framing. `splunkd-dev` ([`devserver`]) is
-//! the local stand-in for splunkd.
+//! ([`protocol::request`]), [`router`] picks the endpoint, [`authz`] checks the caller's
+//! capability for mutating calls, [`endpoints`] do the work, and the reply
+//! ([`protocol::reply`]) goes back in the same framing. `splunkd-dev` ([`devserver`]) is the
+//! local stand-in for splunkd.
 
 // Every public item says why it exists; CI's clippy run (`-D warnings`) enforces it.
 #![warn(missing_docs)]
 
+pub mod authz;
 pub mod conffile;
 pub mod config;
 pub mod confspec;

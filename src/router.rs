@@ -41,6 +41,24 @@ pub enum Route {
     StopContainer,
 }
 
+impl Route {
+    /// The [`Endpoint::pattern`] this route was matched by.
+    pub fn pattern(&self) -> &'static str {
+        match self {
+            Route::Index => "",
+            Route::Connections => "container_connection",
+            Route::ConnectionDefaults { .. } => "container_connection/{container_type}",
+            Route::Connection { .. } => "container_connection/{container_type}/{connection_name}",
+            Route::TestConnection => "test_container_connection",
+            Route::ContainerData => "container_data",
+            Route::ContainerLogs => "container_logs",
+            Route::StartContainer => "start_container",
+            Route::StartContainerModel { .. } => "start_container/{model_name}",
+            Route::StopContainer => "stop_container",
+        }
+    }
+}
+
 /// One row of the endpoint table.
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoint {
@@ -48,6 +66,11 @@ pub struct Endpoint {
     pub pattern: &'static str,
     /// Methods the endpoint accepts.
     pub methods: &'static [&'static str],
+    /// The capability each method requires, as `default/restmap.conf`'s `capability.<method>`
+    /// lines say (a unit test keeps them in agreement). splunkd checks them on the stanza it
+    /// matched; the driver checks them again for mutating methods, since a path that matches
+    /// a weaker stanza must not lower the bar.
+    pub capabilities: &'static [(&'static str, &'static str)],
     /// One line for the index and the README.
     pub summary: &'static str,
 }
@@ -57,57 +80,131 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         pattern: "",
         methods: &["GET"],
+        capabilities: &[],
         summary: "This table of endpoints.",
     },
     Endpoint {
         pattern: "container_connection",
         methods: &["GET", "POST", "PUT"],
+        capabilities: &[
+            ("GET", "list_container_connections"),
+            ("POST", "setup_container_configuration"),
+            ("PUT", "setup_container_configuration"),
+        ],
         summary: "List connections (GET), save a new one (POST) or update one (PUT).",
     },
     Endpoint {
         pattern: "container_connection/{container_type}",
         methods: &["GET"],
+        capabilities: &[("GET", "list_container_connections")],
         summary: "Cluster defaults and settings of the docker or kubernetes connection, secrets masked.",
     },
     Endpoint {
         pattern: "container_connection/{container_type}/{connection_name}",
         methods: &["GET", "DELETE"],
+        capabilities: &[
+            ("GET", "list_container_connections"),
+            ("DELETE", "setup_container_configuration"),
+        ],
         summary: "Read one connection for editing (secrets masked) or delete it with its secrets.",
     },
     Endpoint {
         pattern: "test_container_connection",
         methods: &["GET", "POST"],
+        capabilities: &[
+            ("GET", "list_container_connections"),
+            ("POST", "setup_container_configuration"),
+        ],
         summary: "Show the saved docker connection masked (GET) or test a connection and store its secrets (POST).",
     },
     Endpoint {
         pattern: "container_data",
         methods: &["GET"],
+        capabilities: &[("GET", "list_containers")],
         summary: "Deployment records joined with the runtime's live state.",
     },
     Endpoint {
         pattern: "container_logs",
         methods: &["GET", "POST"],
+        capabilities: &[("GET", "list_containers"), ("POST", "list_containers")],
         summary: "DEV/PROD grouping of records (GET) or the logs of one model's container (POST).",
     },
     Endpoint {
         pattern: "start_container",
         methods: &["GET", "POST"],
+        capabilities: &[("GET", "list_containers"), ("POST", "control_containers")],
         summary: "Counts of active and inactive containers (GET) or start a container (POST).",
     },
     Endpoint {
         pattern: "start_container/{model_name}",
         methods: &["DELETE"],
+        capabilities: &[("DELETE", "control_containers")],
         summary: "Remove a model's deployment record.",
     },
     Endpoint {
         pattern: "stop_container",
         methods: &["GET", "POST"],
+        capabilities: &[("GET", "list_containers"), ("POST", "control_containers")],
         summary: "The image catalog (GET) or stop a model's container (POST).",
     },
 ];
 
 /// The prefix every route lives under.
 pub const PREFIX: &str = "/mltk";
+
+/// Methods that change something: the driver checks their capability itself.
+pub fn is_mutating(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "DELETE")
+}
+
+/// The capability `method` on `route` requires, from [`ENDPOINTS`]; `None` when it needs none.
+pub fn required_capability(method: &str, route: &Route) -> Option<&'static str> {
+    let pattern = route.pattern();
+    ENDPOINTS
+        .iter()
+        .find(|e| e.pattern == pattern)?
+        .capabilities
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, c)| *c)
+}
+
+/// Refuses a `rest_path` or `path_info` with an empty segment (`//`) or a dot segment (`.`,
+/// `..`, percent-encoded or not); one trailing slash is allowed. splunkd picks the restmap
+/// stanza, and with it the capability it checks, by prefix on the raw path, so
+/// `/mltk//start_container` matches the unprotected `/mltk` stanza while the segments below
+/// still name `start_container`: such a path is refused before routing.
+pub fn check_path(rest_path: Option<&str>, path_info: Option<&str>) -> Result<(), ApiError> {
+    let checks = [
+        (
+            "rest_path",
+            rest_path.map(|p| p.strip_prefix('/').unwrap_or(p)),
+        ),
+        ("path_info", path_info),
+    ];
+    for (what, path) in checks {
+        let Some(path) = path else { continue };
+        let body = path.strip_suffix('/').unwrap_or(path);
+        if body.is_empty() {
+            continue;
+        }
+        let fault = body.split('/').find_map(|seg| {
+            if seg.is_empty() {
+                return Some("an empty segment (a doubled slash)");
+            }
+            let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+            matches!(decoded.as_ref(), "." | "..").then_some("a dot segment (. or ..)")
+        });
+        if let Some(fault) = fault {
+            let shown = crate::names::excerpt(rest_path.or(path_info).unwrap_or_default(), 200);
+            return Err(ApiError::bad_request(format!(
+                "The request path {shown} has {fault} in its {what}; send the path with every \
+                 segment spelled out once, e.g. {PREFIX}/start_container."
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Matches a REST path (`/mltk/...`) and method against [`ENDPOINTS`].
 /// Unknown paths are 404; a known path with another method is 405 with `Allow`.
@@ -268,6 +365,162 @@ mod tests {
                 .status(),
             400
         );
+    }
+
+    #[test]
+    fn empty_and_dot_segments_are_refused() {
+        for (rest_path, path_info) in [
+            (Some("/mltk//start_container"), None),
+            (Some("/mltk///start_container"), Some("start_container")),
+            (Some("//mltk/start_container"), None),
+            (Some("/mltk/start_container//"), None),
+            (Some("/mltk/container_connection//docker/x"), None),
+            (Some("/mltk/./start_container"), None),
+            (Some("/mltk/x/../start_container"), None),
+            (Some("/mltk/%2e%2E/start_container"), None),
+            (Some("/mltk/start_container/%2e"), None),
+            (Some("/mltk/start_container/.."), None),
+            (None, Some("/start_container")),
+            (None, Some("docker//x")),
+            (None, Some("../x")),
+            (Some("/mltk/start_container"), Some("./start_container")),
+        ] {
+            let e = check_path(rest_path, path_info).unwrap_err();
+            assert_eq!(e.status(), 400, "{rest_path:?} {path_info:?}");
+            assert!(
+                e.message.contains("empty segment") || e.message.contains("dot segment"),
+                "{}",
+                e.message
+            );
+        }
+        let e = check_path(Some("/mltk//start_container"), None).unwrap_err();
+        assert!(
+            e.message.contains("/mltk//start_container"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn ordinary_paths_pass_the_segment_check() {
+        for (rest_path, path_info) in [
+            (Some("/mltk"), None),
+            (Some("/mltk/"), Some("")),
+            (Some("/mltk/start_container/"), None),
+            (
+                Some("/mltk/container_connection/docker/my%20conn"),
+                Some("docker/my%20conn"),
+            ),
+            (
+                Some("/mltk/start_container/..%2F..%2Fetc"),
+                Some("..%2F..%2Fetc"),
+            ),
+            (Some("/mltk/start_container/a.b"), Some("a.b")),
+            (Some("/mltk/start_container/..."), None),
+            (Some(""), None),
+            (Some("/"), None),
+            (None, None),
+        ] {
+            assert!(
+                check_path(rest_path, path_info).is_ok(),
+                "{rest_path:?} {path_info:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_method_has_its_capability_and_only_its_methods_have_one() {
+        for e in ENDPOINTS {
+            for (m, c) in e.capabilities {
+                assert!(e.methods.contains(m), "{} {m}", e.pattern);
+                assert!(!c.is_empty());
+            }
+            for m in e.methods {
+                let path = format!("{PREFIX}/{}", e.pattern.replace('{', "x").replace('}', ""));
+                let route = route(m, &path).unwrap();
+                assert_eq!(route.pattern(), e.pattern);
+                let want = e
+                    .capabilities
+                    .iter()
+                    .find(|(cm, _)| cm == m)
+                    .map(|(_, c)| *c);
+                assert_eq!(required_capability(m, &route), want, "{m} {path}");
+                // Only the index is open to every authenticated user.
+                assert_eq!(want.is_none(), e.pattern.is_empty(), "{m} {path}");
+            }
+        }
+        assert_eq!(
+            required_capability("POST", &Route::StartContainer),
+            Some("control_containers")
+        );
+        assert!(is_mutating("DELETE") && !is_mutating("GET") && !is_mutating("post"));
+    }
+
+    /// The stanza of `restmap` that splunkd would pick for `path`: the longest `match` that is
+    /// a prefix of it on a segment boundary.
+    fn stanza_for<'a>(
+        restmap: &'a crate::conffile::ConfFile,
+        path: &str,
+    ) -> &'a crate::conffile::Stanza {
+        restmap
+            .stanzas
+            .iter()
+            .filter(|s| {
+                s.get("match").is_some_and(|m| {
+                    path.strip_prefix(m)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+            })
+            .max_by_key(|s| s.get("match").map_or(0, str::len))
+            .unwrap_or_else(|| panic!("no restmap stanza matches {path}"))
+    }
+
+    #[test]
+    fn restmap_capabilities_agree_with_the_table() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("default/restmap.conf"),
+        )
+        .unwrap();
+        let restmap = crate::conffile::ConfFile::parse(&text).unwrap();
+        // Every (endpoint, method): the stanza splunkd picks demands the table's capability.
+        let mut used = Vec::new();
+        for e in ENDPOINTS {
+            let path = if e.pattern.is_empty() {
+                PREFIX.to_string()
+            } else {
+                format!("{PREFIX}/{}", e.pattern)
+            };
+            let stanza = stanza_for(&restmap, &path);
+            for m in e.methods {
+                let key = format!("capability.{}", m.to_ascii_lowercase());
+                let want = e
+                    .capabilities
+                    .iter()
+                    .find(|(cm, _)| cm == m)
+                    .map(|(_, c)| *c);
+                assert_eq!(
+                    stanza.get(&key),
+                    want,
+                    "[{}] {key} for {m} {path}",
+                    stanza.name
+                );
+                used.push((stanza.name.clone(), key));
+            }
+        }
+        // Every capability line of restmap.conf guards some endpoint of the table.
+        for stanza in &restmap.stanzas {
+            for (k, _) in stanza
+                .entries
+                .iter()
+                .filter(|(k, _)| k.starts_with("capability."))
+            {
+                assert!(
+                    used.contains(&(stanza.name.clone(), k.clone())),
+                    "[{}] {k} guards no endpoint method of the table",
+                    stanza.name
+                );
+            }
+        }
     }
 
     #[test]

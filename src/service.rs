@@ -1,18 +1,20 @@
 //! One request from block to reply: parse, route, run the endpoint, render, log.
 //! Nothing here can fail the process: every failure becomes a reply with a status.
 
+use crate::authz::{self, ContextCache};
 use crate::config::{DriverConfig, ToolkitMode};
 use crate::endpoints;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::log::{Logger, fault};
+use crate::protocol::frame::Oversized;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
 use crate::router;
-use crate::splunkd::{SplunkdClient, SplunkdConfig};
+use crate::splunkd::{CurrentContext, SplunkdClient, SplunkdConfig};
 use crate::toolkit;
 use serde_json::{Map, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// What endpoints may use besides the request: the process configuration, and what is
@@ -26,6 +28,8 @@ pub struct Context {
     tls: OnceLock<rustls::ClientConfig>,
     /// The last answer to "is the AI Toolkit installed?" (auto mode).
     toolkit_seen: toolkit::Detection,
+    /// Who recent callers are, per session key (see [`authz`]); also only a cache.
+    callers: ContextCache,
 }
 
 impl Context {
@@ -35,6 +39,18 @@ impl Context {
             config,
             tls: OnceLock::new(),
             toolkit_seen: toolkit::Detection::default(),
+            callers: ContextCache::default(),
+        }
+    }
+
+    /// TLS settings for splunkd, built on first use (see `tls`).
+    fn tls(&self, config: &SplunkdConfig) -> Result<rustls::ClientConfig, ApiError> {
+        match self.tls.get() {
+            Some(tls) => Ok(tls.clone()),
+            None => {
+                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
+                Ok(self.tls.get_or_init(|| built).clone())
+            }
         }
     }
 
@@ -44,13 +60,7 @@ impl Context {
     /// next request).
     pub async fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
         let config = SplunkdConfig::from_request(req, &self.config)?;
-        let tls = match self.tls.get() {
-            Some(tls) => tls.clone(),
-            None => {
-                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
-                self.tls.get_or_init(|| built).clone()
-            }
-        };
+        let tls = self.tls(&config)?;
         let own = SplunkdClient::with_tls(&config, tls.clone())?;
         if !self.toolkit_mode(&own).await? {
             return Ok(own);
@@ -78,6 +88,18 @@ impl Context {
                 Ok(installed)
             }
         }
+    }
+
+    /// Who the caller is, as splunkd answers `authentication/current-context` for the
+    /// request's session key; reused for the same key for a short time (see [`authz`]).
+    pub async fn caller(&self, req: &Request) -> Result<Arc<CurrentContext>, ApiError> {
+        let config = SplunkdConfig::for_caller(req, &self.config)?;
+        if let Some(known) = self.callers.get(&config.token, Instant::now()) {
+            return Ok(known);
+        }
+        let client = SplunkdClient::with_tls(&config, self.tls(&config)?)?;
+        let context = client.current_context().await?;
+        Ok(self.callers.insert(&config.token, context, Instant::now()))
     }
 
     /// The absolute URL the request was made to, for feed ids.
@@ -134,6 +156,25 @@ impl Service {
         reply.to_bytes()
     }
 
+    /// Answers a data block the frame reader dropped for being over the cap: 413, in JSON
+    /// when the block's head shows the caller asked for it. The process keeps serving.
+    pub fn oversized_block(&mut self, block: &Oversized) -> Vec<u8> {
+        let e = ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "The request is too large: splunkd passed it as {} bytes, over this handler's \
+                 limit of {} bytes per request. Send a smaller body.",
+                block.len, block.max
+            ),
+        );
+        let reply = Reply::error(&e, head_wants_json(&block.head));
+        let mut f = Map::new();
+        f.insert("status".into(), Value::from(reply.status));
+        f.insert("block_bytes".into(), Value::from(block.len));
+        self.log.event("WARN", "request", f);
+        reply.to_bytes()
+    }
+
     fn handle(&mut self, block: &[u8]) -> (Reply, Option<Request>) {
         let req = match Request::parse(block) {
             Ok(r) => r,
@@ -143,10 +184,14 @@ impl Service {
             }
         };
         let json = req.wants_json();
-        let result = router::route(&req.method, &req.mltk_path()).and_then(|route| {
-            self.runtime
-                .block_on(endpoints::handle(&self.ctx, &req, route))
-        });
+        let result = router::check_path(req.rest_path.as_deref(), req.path_info.as_deref())
+            .and_then(|()| router::route(&req.method, &req.mltk_path()))
+            .and_then(|route| {
+                self.runtime.block_on(async {
+                    authz::authorize(&self.ctx, &req, &route).await?;
+                    endpoints::handle(&self.ctx, &req, route).await
+                })
+            });
         (Reply::render(result, json), Some(req))
     }
 
@@ -169,6 +214,19 @@ impl Service {
     }
 }
 
+/// For the head of a block too large to parse, whether it asks for JSON: splunkd writes
+/// `output_mode` near the start of the request JSON, before the query, form and payload.
+/// The string `"output_mode"` followed by `:` is the key (in a query or form pair it is
+/// followed by `,`).
+fn head_wants_json(head: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"output_mode\"";
+    head.windows(KEY.len())
+        .enumerate()
+        .filter(|(_, w)| *w == KEY)
+        .find_map(|(at, _)| head[at + KEY.len()..].trim_ascii_start().strip_prefix(b":"))
+        .is_some_and(|v| v.trim_ascii_start().starts_with(b"\"json\""))
+}
+
 /// For a block that did not parse, guesses whether the caller wanted JSON.
 fn sniff_json(block: &[u8]) -> bool {
     serde_json::from_slice::<Value>(block)
@@ -180,6 +238,25 @@ fn sniff_json(block: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_output_mode_of_an_oversized_block_comes_from_its_head() {
+        assert!(head_wants_json(
+            br#"{"method":"POST","rest_path":"/mltk/x","output_mode":"json","form":[["a","#
+        ));
+        assert!(head_wants_json(br#"{"output_mode" : "json""#));
+        assert!(head_wants_json(
+            br#"{"query":[["output_mode","xml"]],"output_mode":"json""#
+        ));
+        for no in [
+            &br#"{"method":"POST","output_mode":"xml","form":[["output_mode","json"]]"#[..],
+            br#"{"method":"POST","form":[["a","#,
+            br#"{"output_mode""#,
+            b"",
+        ] {
+            assert!(!head_wants_json(no), "{}", String::from_utf8_lossy(no));
+        }
+    }
 
     #[test]
     fn origin_encodes_the_namespace_parts() {

@@ -499,11 +499,14 @@ fn malformed_frames_stop_the_driver_with_only_complete_replies() {
     for (name, bad, extra) in &cases {
         assert_stops_after(name, bad, &[], extra);
     }
-    // The block length is checked against DSDL_MAX_BLOCK_BYTES (the good request is under it).
+    // A block over DSDL_MAX_BLOCK_BYTES is answered (413) once it has been read whole; a
+    // stream that ends inside it is still cut short.
     assert!(index_json().len() < 1024);
+    let mut cut = combined(&[b' '; 2000]);
+    cut.truncate(cut.len() - 1);
     assert_stops_after(
-        "block over DSDL_MAX_BLOCK_BYTES",
-        &combined(&[b' '; 1025]),
+        "block over DSDL_MAX_BLOCK_BYTES cut short",
+        &cut,
         &[("DSDL_MAX_BLOCK_BYTES", "1024")],
         &[],
     );
@@ -523,21 +526,76 @@ fn block_of_exactly_the_cap_is_accepted() {
     assert_index_reply(&replies[0]);
 }
 
+/// A request over `DSDL_MAX_BLOCK_BYTES` (a `GET /mltk` padded with whitespace), with
+/// `output_mode=json` or not.
+fn over_cap_request(json_mode: bool, len: usize) -> Vec<u8> {
+    let mut block = to_bytes(&request("GET", "/mltk", json_mode));
+    block.resize(len, b' ');
+    block
+}
+
 #[test]
-fn an_over_cap_length_fails_at_once_without_waiting_for_the_body() {
-    // splunkd keeps the pipe open; the driver must not wait for 1 GiB it is going to refuse.
-    let mut s = Session::start();
-    s.send(b"\x071\n2\n/x0\n1073741824\n{");
-    assert!(
-        s.wait_for_exit(Duration::from_secs(5)),
-        "the driver waited for the body of a block over the cap"
-    );
+fn an_over_cap_block_gets_413_and_the_same_process_serves_the_next_request() {
+    let mut enc = Encoder::new(Style::default());
+    enc.request(&init(), &over_cap_request(true, 1025), Split::Combined)
+        .request(&init(), &index_json(), Split::Combined)
+        .request(
+            &init(),
+            &over_cap_request(false, 5000),
+            Split::InitThenBlockEnd,
+        )
+        .request(
+            &init(),
+            &over_cap_request(true, 100_000),
+            Split::InitBlockThenEnd,
+        )
+        .request(&init(), &index_json(), Split::Separate);
+    let run = run_with_env(&enc.bytes(), &[("DSDL_MAX_BLOCK_BYTES", "1024")]);
+    let replies = clean_replies(&run, 5);
+    for (i, (json_mode, len)) in [(0, (true, 1025)), (2, (false, 5000)), (3, (true, 100_000))] {
+        let r = &replies[i];
+        assert_eq!(status(r), 413, "{r}");
+        let text = error_text(r, json_mode);
+        assert!(
+            text.contains(&format!("{len} bytes")) && text.contains("limit of 1024 bytes"),
+            "{text}"
+        );
+    }
+    assert_index_reply(&replies[1]);
+    assert_index_reply(&replies[4]);
+    let statuses: Vec<u64> = run
+        .log_lines()
+        .iter()
+        .filter_map(|l| l["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, [413, 200, 413, 413, 200]);
+}
+
+/// Peak resident memory of a running process in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in proc status")
+}
+
+#[test]
+fn an_over_cap_block_is_streamed_past_not_held() {
+    // 96 MiB over a 1 MiB cap: the driver must read past it without holding it.
+    let mut s = Session::start_with_env(&[("DSDL_MAX_BLOCK_BYTES", "1048576")]);
+    let block = over_cap_request(true, 96 << 20);
+    s.send(&combined(&block));
+    drop(block);
+    let reply = s.request_replies();
+    assert_eq!(status(&reply), 413, "{reply}");
+    s.send(&combined(&index_json()));
+    assert_index_reply(&s.request_replies());
+    let peak = peak_rss_kib(s.pid());
+    assert!(peak < 48 * 1024, "peak resident {peak} KiB");
     let run = s.finish();
-    run.assert_protocol_error();
-    assert!(
-        run.stdout.is_empty(),
-        "no reply for a packet that was refused"
-    );
+    assert!(run.status.success(), "{:?}: {}", run.status, run.stderr);
 }
 
 #[test]

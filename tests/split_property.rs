@@ -302,7 +302,7 @@ fn expected_replies(input: &[u8], limits: Limits) -> (usize, bool) {
             }
             open = true;
         }
-        if packet.block.is_some() {
+        if packet.has_block() {
             if !open {
                 return (due, false);
             }

@@ -3,8 +3,9 @@
 //! one per INIT and per BLOCK up to where the driver stops, and the loop must end cleanly
 //! exactly when the input ends at a packet boundary with every request in sequence.
 //!
-//! Inputs with a block that would let an endpoint call splunkd (both `server.rest_uri` and
-//! `system_authtoken` set) are skipped: a mutated URI would send the fuzzer to the network.
+//! Inputs with a block that would let the driver call splunkd (`server.rest_uri` with
+//! `system_authtoken`, or with `session.authtoken` for the capability check) are skipped: a
+//! mutated URI would send the fuzzer to the network.
 #![no_main]
 
 use dsdl_handler::config::DriverConfig;
@@ -40,7 +41,8 @@ fn reaches_splunkd(input: &[u8]) -> bool {
     while let Ok(Some(packet)) = reader.read_packet() {
         let parsed = packet.block.as_deref().map(Request::parse);
         if let Some(Ok(req)) = parsed
-            && SplunkdConfig::from_request(&req, &config).is_ok()
+            && (SplunkdConfig::from_request(&req, &config).is_ok()
+                || SplunkdConfig::for_caller(&req, &config).is_ok())
         {
             return true;
         }
@@ -66,7 +68,7 @@ fn replies_due(input: &[u8]) -> (usize, bool) {
             }
             open = true;
         }
-        if packet.block.is_some() {
+        if packet.has_block() {
             if !open {
                 return (due, false);
             }

@@ -1,6 +1,7 @@
 //! The endpoints splunkd-dev answers itself rather than through a restmap handler:
-//! `auth/login`, `server/info`, and the two stores (`configs/conf-*`, `storage/passwords`),
-//! which other modules implement behind [`DevRequest`].
+//! `auth/login`, `server/info`, `authentication/current-context` (who the caller is), and the
+//! two stores (`configs/conf-*`, `storage/passwords`), which other modules implement behind
+//! [`DevRequest`].
 
 use super::auth::{Auth, AuthError};
 use super::persist::ServerInfo;
@@ -25,6 +26,8 @@ pub enum Builtin {
     Passwords,
     /// `apps/local[/<name>]`.
     Apps,
+    /// `authentication/current-context`: the caller's name, roles and capabilities.
+    CurrentContext,
 }
 
 /// The built-in endpoint for decoded path segments, if any.
@@ -37,6 +40,7 @@ pub fn builtin_for(segments: &[String]) -> Option<Builtin> {
         }
         [a, b, ..] if a == "storage" && b == "passwords" => Some(Builtin::Passwords),
         [a, b, ..] if a == "apps" && b == "local" => Some(Builtin::Apps),
+        [a, b] if a == "authentication" && b == "current-context" => Some(Builtin::CurrentContext),
         _ => None,
     }
 }
@@ -173,9 +177,56 @@ pub fn server_info(info: &ServerInfo, method: &str, origin: &str, json: bool) ->
     }
 }
 
+/// `GET /services/authentication/current-context`: the authenticated caller as splunkd shows
+/// it, one entry `context` whose content holds `username`, `roles` and `capabilities` (lists,
+/// capabilities resolved through the roles as the restmap checks resolve them). Handlers use
+/// it to check a capability with the caller's own session key.
+pub fn current_context(req: &DevRequest) -> HttpReply {
+    let json = req.json();
+    if req.method != "GET" {
+        let mut r = HttpReply::error(
+            405,
+            "authentication/current-context supports GET only",
+            json,
+        );
+        r.headers.push(("Allow".into(), "GET".into()));
+        return r;
+    }
+    let caller = &req.caller;
+    let mut content = Map::new();
+    content.insert("username".into(), json!(caller.user));
+    content.insert("realname".into(), json!(caller.user));
+    content.insert("roles".into(), json!(caller.roles));
+    content.insert("capabilities".into(), json!(caller.capabilities));
+    content.insert("defaultApp".into(), json!("launcher"));
+    content.insert("tz".into(), serde_json::Value::Null);
+    let origin = format!(
+        "{}/services/authentication/current-context",
+        req.base_url.trim_end_matches('/')
+    );
+    let feed = Feed::new(
+        "current-context",
+        origin,
+        vec![Entry {
+            name: "context".into(),
+            author: "system".into(),
+            acl: None,
+            content,
+        }],
+    );
+    if json {
+        DevResponse::json(200, &feed.to_json()).into()
+    } else {
+        DevResponse::xml(200, feed.to_atom()).into()
+    }
+}
+
 /// Runs a store (`confs::handle` or `passwords::handle`, blocking file I/O) off the async
-/// threads.
+/// threads; `authentication/current-context` needs no I/O and is answered at once.
 pub async fn store(which: Builtin, home: SplunkHome, req: DevRequest) -> HttpReply {
+    if which == Builtin::CurrentContext {
+        return current_context(&req);
+    }
     let json = req.json();
     let result = tokio::task::spawn_blocking(move || match which {
         Builtin::Passwords => passwords::handle(&home, &req),
@@ -213,8 +264,70 @@ mod tests {
             builtin_for(&segs("storage/passwords/r:u:")),
             Some(Builtin::Passwords)
         );
+        assert_eq!(
+            builtin_for(&segs("authentication/current-context")),
+            Some(Builtin::CurrentContext)
+        );
+        assert_eq!(builtin_for(&segs("authentication/users")), None);
         assert_eq!(builtin_for(&segs("mltk")), None);
         assert_eq!(builtin_for(&segs("auth/login/x")), None);
+    }
+
+    fn context_request(method: &str, json: bool) -> DevRequest {
+        DevRequest {
+            method: method.into(),
+            path: segs("authentication/current-context"),
+            query: if json {
+                vec![("output_mode".into(), "json".into())]
+            } else {
+                Vec::new()
+            },
+            base_url: "https://127.0.0.1:8089".into(),
+            caller: crate::devserver::types::Caller {
+                user: "ops".into(),
+                roles: vec!["dsdl_viewer".into(), "user".into()],
+                capabilities: ["list_containers", "search"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            },
+            ..DevRequest::default()
+        }
+    }
+
+    #[test]
+    fn current_context_shows_the_caller_as_splunkd_does() {
+        let r = current_context(&context_request("GET", true));
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let entry = &v["entry"][0];
+        assert_eq!(entry["name"], "context");
+        assert_eq!(entry["content"]["username"], "ops");
+        assert_eq!(entry["content"]["roles"], json!(["dsdl_viewer", "user"]));
+        assert_eq!(
+            entry["content"]["capabilities"],
+            json!(["list_containers", "search"])
+        );
+        assert_eq!(
+            v["origin"],
+            "https://127.0.0.1:8089/services/authentication/current-context"
+        );
+
+        let r = current_context(&context_request("GET", false));
+        let xml = String::from_utf8(r.body).unwrap();
+        assert!(xml.contains("<title>context</title>"), "{xml}");
+        assert!(
+            xml.contains("<s:key name=\"capabilities\"><s:list><s:item>list_containers</s:item><s:item>search</s:item></s:list></s:key>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<s:key name=\"username\">ops</s:key>"),
+            "{xml}"
+        );
+
+        let r = current_context(&context_request("POST", true));
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("Allow"), Some("GET"));
     }
 
     #[test]

@@ -84,6 +84,30 @@ impl Fields {
         }
     }
 
+    /// The field as text like [`Fields::text`], but a list or an object is a 400 naming the
+    /// field instead of being taken for absent.
+    pub fn scalar(&self, key: &str) -> Result<Option<String>, ApiError> {
+        match self.0.get(key) {
+            Some(v @ (Value::Array(_) | Value::Object(_))) => {
+                let kind = if v.is_array() { "a list" } else { "an object" };
+                Err(ApiError::bad_request(format!(
+                    "{key} must be a single value (a string), not {kind}."
+                )))
+            }
+            _ => Ok(self.text(key)),
+        }
+    }
+
+    /// The keys not in `known` nor among those splunkd and its clients add to any request
+    /// ([`SPLUNKD_KEYS`]), in the order sent.
+    pub fn unknown_keys(&self, known: &[&str]) -> Vec<&str> {
+        self.0
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(k) && !SPLUNKD_KEYS.contains(k))
+            .collect()
+    }
+
     /// Whether the field is present (even if empty).
     pub fn has(&self, key: &str) -> bool {
         self.0.contains_key(key)
@@ -97,6 +121,82 @@ impl Fields {
             Some(v) => parse_bool(v).map(Some).ok_or_else(|| not_a_flag(key, v)),
         }
     }
+}
+
+/// Keys splunkd or its clients may add to any request (splunklib sends `output_mode` in the
+/// body of a POST); never reported as unknown.
+pub const SPLUNKD_KEYS: &[&str] = &[
+    "output_mode",
+    "count",
+    "offset",
+    "search",
+    "sort_key",
+    "sort_dir",
+    "sort_mode",
+    "f",
+    "summarize",
+];
+
+/// Keys `POST start_container` understands: the toolkit UI's (reference section 3.10,
+/// Kubernetes overrides included) and `wait_seconds`.
+pub const START_KEYS: &[&str] = &[
+    "model",
+    "image",
+    "mode",
+    "cluster",
+    "runtime",
+    "wait_seconds",
+    "min_cpu",
+    "max_cpu",
+    "min_memory",
+    "max_memory",
+    "min_replicas",
+    "max_replicas",
+    "cpu_threshold_percent",
+    "hpa_enabled",
+];
+
+/// Keys `POST stop_container` understands (reference section 3.13).
+pub const STOP_KEYS: &[&str] = &["model"];
+
+/// Keys `container_logs` understands: the toolkit's `model` (reference section 3.9) and
+/// `tail`, `since`, `timestamps`.
+pub const LOGS_KEYS: &[&str] = &["model", "tail", "since", "timestamps"];
+
+/// Most unknown keys named in one warning; the rest are counted.
+const MAX_NAMED_KEYS: usize = 10;
+
+/// One WARN `messages` entry naming the keys of `req` that are not in `known`, so a typo is
+/// visible while extra keys still work; `None` when every key is known. A GET's keys are its
+/// query arguments, anything else's its body fields. A body that cannot be read gives `None`:
+/// the endpoint reports that itself.
+pub fn unknown_keys_warning(req: &Request, known: &[&str]) -> Option<Value> {
+    let fields = if req.method == "GET" {
+        Fields::from_pairs(&req.query)
+    } else {
+        Fields::from_request(req).ok()?
+    };
+    unknown_keys_message(&fields.unknown_keys(known))
+}
+
+/// The WARN entry for `unknown` keys (long names and long lists cut short), or `None`.
+pub fn unknown_keys_message(unknown: &[&str]) -> Option<Value> {
+    if unknown.is_empty() {
+        return None;
+    }
+    let mut names: Vec<String> = unknown
+        .iter()
+        .take(MAX_NAMED_KEYS)
+        .map(|k| format!("{:?}", crate::names::excerpt(k, 40)))
+        .collect();
+    if unknown.len() > MAX_NAMED_KEYS {
+        names.push(format!("and {} more", unknown.len() - MAX_NAMED_KEYS));
+    }
+    let noun = if unknown.len() == 1 { "key" } else { "keys" };
+    Some(super::warn(&format!(
+        "Ignored {noun} this endpoint does not use: {}.",
+        names.join(", ")
+    )))
 }
 
 /// The message of a 400 for a flag that is not a boolean; `value` is cut short.
@@ -180,6 +280,107 @@ mod tests {
         assert_eq!(f.flag("d").unwrap(), None);
         assert_eq!(f.flag("zz").unwrap(), None);
         assert_eq!(f.flag("e").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn scalar_refuses_lists_and_objects_by_name() {
+        let f = Fields::from_request(&req(
+            Some(r#"{"a":"x","n":3,"l":["docker"],"o":{"k":"docker"},"z":null}"#),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(f.scalar("a").unwrap().as_deref(), Some("x"));
+        assert_eq!(f.scalar("n").unwrap().as_deref(), Some("3"));
+        assert_eq!(f.scalar("z").unwrap(), None);
+        assert_eq!(f.scalar("missing").unwrap(), None);
+        for (key, kind) in [("l", "a list"), ("o", "an object")] {
+            let e = f.scalar(key).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(
+                e.message.starts_with(&format!("{key} must be")) && e.message.contains(kind),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_in_one_warning() {
+        let f = Fields::from_request(&req(
+            Some(r#"{"payload":{"model":"m","imgae":"x","output_mode":"json","extra":1}}"#),
+            &[],
+        ))
+        .unwrap();
+        assert_eq!(f.unknown_keys(START_KEYS), ["imgae", "extra"]);
+        let w = unknown_keys_message(&f.unknown_keys(START_KEYS)).unwrap();
+        assert_eq!(w["type"], "WARN");
+        assert_eq!(
+            w["text"],
+            r#"Ignored keys this endpoint does not use: "imgae", "extra"."#
+        );
+        let one = unknown_keys_message(&["x"]).unwrap();
+        assert!(
+            one["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Ignored key this")
+        );
+        assert!(unknown_keys_message(&[]).is_none());
+
+        let many: Vec<String> = (0..15).map(|i| format!("k{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let text = unknown_keys_message(&many).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            text.contains("\"k9\"") && !text.contains("\"k10\""),
+            "{text}"
+        );
+        assert!(text.contains("and 5 more"), "{text}");
+        let long = "x".repeat(500);
+        let text = unknown_keys_message(&[&long]).unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(text.len() < 200, "{text}");
+    }
+
+    #[test]
+    fn the_toolkit_uis_keys_never_warn() {
+        // Start with every override the UI may send, stop and logs as the UI wraps them,
+        // each as splunklib posts it (output_mode in the body).
+        let start = req(
+            Some(
+                r#"{"payload":{"image":"golden-cpu","model":"__dev__","runtime":"","cluster":"docker",
+                "mode":"DEV","min_cpu":"1","max_cpu":"2","min_memory":"1Gi","max_memory":"2Gi",
+                "min_replicas":"1","max_replicas":"3","cpu_threshold_percent":"80","hpa_enabled":"1"}}"#,
+            ),
+            &[],
+        );
+        assert_eq!(unknown_keys_warning(&start, START_KEYS), None);
+        let stop = req(Some(r#"{"payload":{"model":"__dev__"}}"#), &[]);
+        assert_eq!(unknown_keys_warning(&stop, STOP_KEYS), None);
+        let logs = req(None, &[("model", "__dev__"), ("output_mode", "json")]);
+        assert_eq!(unknown_keys_warning(&logs, LOGS_KEYS), None);
+        let typo = req(Some(r#"{"payload":{"modle":"__dev__"}}"#), &[]);
+        let w = unknown_keys_warning(&typo, STOP_KEYS).unwrap();
+        assert!(w["text"].as_str().unwrap().contains("\"modle\""), "{w}");
+        // A GET's keys are its query arguments.
+        let mut get = req(Some("not a body"), &[]);
+        get.method = "GET".into();
+        get.query = vec![
+            ("model".into(), "m".into()),
+            ("output_mode".into(), "json".into()),
+            ("tial".into(), "5".into()),
+        ];
+        let w = unknown_keys_warning(&get, LOGS_KEYS).unwrap();
+        assert!(w["text"].as_str().unwrap().contains("\"tial\""), "{w}");
+        // An unreadable body is the endpoint's to report.
+        assert_eq!(
+            unknown_keys_warning(&req(Some("{oops"), &[]), STOP_KEYS),
+            None
+        );
     }
 
     fn delete_req(query: &[(&str, &str)], payload: Option<&str>) -> Request {

@@ -87,6 +87,10 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
             crate::runtime::docker::LOG_READ_LIMIT.as_secs()
         )));
     }
+    messages.extend(super::body::unknown_keys_warning(
+        req,
+        super::body::LOGS_KEYS,
+    ));
     if truncated {
         messages.push(warn(&format!(
             "Only the newest {} lines fit in one reply ({} MB of text); ask for a smaller tail \

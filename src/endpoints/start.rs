@@ -86,6 +86,10 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     }
 
     let mut messages = Vec::new();
+    messages.extend(super::body::unknown_keys_warning(
+        req,
+        super::body::START_KEYS,
+    ));
     let jupyter = match conn.secrets.get("jupyter_passwd") {
         Some(p) => Some(plan::jupyter_hash(p.expose())?),
         None if want.mode == plan::Mode::Dev => {

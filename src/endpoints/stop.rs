@@ -69,6 +69,10 @@ async fn stop_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
         format!("Container {} stopped successfully", removed.join(", "))
     };
     messages.insert(0, info(&text));
+    messages.extend(super::body::unknown_keys_warning(
+        req,
+        super::body::STOP_KEYS,
+    ));
     Ok(Outcome::ok(json!({
         "message": text,
         "status": "success",

@@ -44,7 +44,13 @@ type Failure = (ApiError, Option<Value>);
 async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
     let bare = |e: ApiError| (e, None);
     let mut fields = Fields::from_request(req).map_err(bare)?;
-    let ty = match fields.text("container_type").map(|t| t.trim().to_string()) {
+    // A list or an object is neither a type nor a name: a 400, not the docker default.
+    let connection_name = fields.scalar("connection_name").map_err(bare)?;
+    let ty = match fields
+        .scalar("container_type")
+        .map_err(bare)?
+        .map(|t| t.trim().to_string())
+    {
         None => ContainerType::Docker,
         Some(t) if t.is_empty() => ContainerType::Docker,
         Some(t) => ContainerType::parse(&t).map_err(bare)?,
@@ -60,9 +66,7 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         .0
         .insert("container_type".into(), Value::String("docker".into()));
     // The test does not save a name; the spec check wants one.
-    let named = fields
-        .text("connection_name")
-        .is_some_and(|n| !n.trim().is_empty());
+    let named = connection_name.is_some_and(|n| !n.trim().is_empty());
     if !named {
         fields
             .0
@@ -174,4 +178,57 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         "stages": stages,
         "messages": messages,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DriverConfig;
+
+    fn run_test(body: &str) -> Result<Outcome, ApiError> {
+        let ctx = Context::new(DriverConfig::from_lookup(|_| None, None).0);
+        let req = Request {
+            method: "POST".into(),
+            payload: Some(body.into()),
+            ..Request::default()
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(test(&ctx, &req))
+    }
+
+    #[test]
+    fn a_type_or_name_that_is_a_list_or_object_is_400_naming_it() {
+        for (body, field) in [
+            (r#"{"container_type":["kubernetes"]}"#, "container_type"),
+            (r#"{"container_type":{"a":"docker"}}"#, "container_type"),
+            (
+                r#"{"container_type":"docker","connection_name":["x"]}"#,
+                "connection_name",
+            ),
+            (
+                r#"{"payload":{"connection_name":{"n":"x"}}}"#,
+                "connection_name",
+            ),
+        ] {
+            let e = run_test(body).unwrap_err();
+            assert_eq!(e.status(), 400, "{body}: {}", e.message);
+            assert!(e.message.starts_with(field), "{body}: {}", e.message);
+        }
+        // A string type is read as before: kubernetes is not supported here, docker goes on
+        // to the store (absent from this request: 503).
+        assert_eq!(
+            run_test(r#"{"container_type":"kubernetes"}"#)
+                .unwrap_err()
+                .status(),
+            501
+        );
+        assert_eq!(
+            run_test(r#"{"container_type":"docker","connection_name":"c"}"#)
+                .unwrap_err()
+                .status(),
+            503
+        );
+    }
 }

@@ -8,7 +8,7 @@
 //! implementation of the wire format.
 
 use std::fmt;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 
 /// Start of a request: an init section follows.
 pub const OP_INIT: u8 = 0x01;
@@ -19,8 +19,10 @@ pub const OP_END: u8 = 0x04;
 /// Reserved by splunkd for streaming; accepted and treated as non-streaming.
 pub const OP_ALLOW_STREAM: u8 = 0x08;
 
-/// Caps on every length the peer can announce, so a hostile or corrupt count is a clean
-/// protocol error instead of an allocation of arbitrary size.
+/// Caps on every length the peer can announce, so a hostile or corrupt count never becomes an
+/// allocation of arbitrary size. An over-long command string or count is a protocol error; an
+/// over-long data block is read past and reported in [`Packet::oversized`], since its length
+/// is known and the request can be refused (413) without losing the framing.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest data block (request JSON) accepted.
@@ -60,9 +62,33 @@ pub struct Packet {
     pub opcode: u8,
     /// Present when the INIT flag is set.
     pub init: Option<Init>,
-    /// Present when the BLOCK flag is set.
+    /// Present when the BLOCK flag is set and the block was within the cap.
     pub block: Option<Vec<u8>>,
+    /// Present instead of `block` when the block was over the cap: its length is known, so it
+    /// was read and dropped and the stream is still in step; the request gets a 413.
+    pub oversized: Option<Oversized>,
 }
+
+impl Packet {
+    /// Whether the packet carried a data block (kept or dropped): each one is owed a reply.
+    pub fn has_block(&self) -> bool {
+        self.block.is_some() || self.oversized.is_some()
+    }
+}
+
+/// A data block over [`Limits::max_block`], read and discarded without being held in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversized {
+    /// The length the block announced (and had).
+    pub len: u64,
+    /// The cap it broke.
+    pub max: usize,
+    /// Its first [`OVERSIZED_HEAD`] bytes, enough to tell the output mode the caller wanted.
+    pub head: Vec<u8>,
+}
+
+/// How much of an oversized block is kept (see [`Oversized::head`]).
+pub const OVERSIZED_HEAD: usize = 4096;
 
 /// A framing failure. After one of these the stream position is unknown, so the only safe
 /// reaction is to stop reading (the driver exits and splunkd starts a fresh process).
@@ -151,17 +177,38 @@ impl<R: BufRead> FrameReader<R> {
         } else {
             None
         };
-        let block = if opcode & OP_BLOCK != 0 {
-            let len = self.read_len("block length", self.limits.max_block)?;
-            Some(self.read_exact_vec(len)?)
-        } else {
-            None
-        };
+        let (mut block, mut oversized) = (None, None);
+        if opcode & OP_BLOCK != 0 {
+            let len = self.read_len("block length", usize::MAX)?;
+            if len <= self.limits.max_block {
+                block = Some(self.read_exact_vec(len)?);
+            } else {
+                oversized = Some(self.discard(len as u64)?);
+            }
+        }
         Ok(Some(Packet {
             opcode,
             init,
             block,
+            oversized,
         }))
+    }
+
+    /// Reads and drops a block of `len` bytes over the cap, keeping only its head, so the
+    /// stream stays in step without the block ever being held whole.
+    fn discard(&mut self, len: u64) -> Result<Oversized, FrameError> {
+        let head_len = len.min(OVERSIZED_HEAD as u64) as usize;
+        let head = self.read_exact_vec(head_len)?;
+        let rest = len - head_len as u64;
+        let copied = io::copy(&mut (&mut self.inner).take(rest), &mut io::sink())?;
+        if copied != rest {
+            return Err(FrameError::UnexpectedEof("oversized block"));
+        }
+        Ok(Oversized {
+            len,
+            max: self.limits.max_block,
+            head,
+        })
     }
 
     fn read_init(&mut self) -> Result<Init, FrameError> {
@@ -365,12 +412,59 @@ mod tests {
         assert_eq!(ps.iter().map(|p| p.opcode).collect::<Vec<_>>(), [1, 2, 4]);
     }
 
+    fn small_blocks() -> Limits {
+        Limits {
+            max_block: 10,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn an_oversized_block_is_dropped_and_the_stream_stays_in_step() {
+        let big = vec![b'x'; OVERSIZED_HEAD + 5000];
+        let mut wire = encode_request(&init(), &big);
+        wire.extend(encode_request(&init(), b"{}"));
+        let mut r = FrameReader::new(&wire[..], small_blocks());
+        let p = r.read_packet().unwrap().unwrap();
+        assert!(p.block.is_none() && p.has_block());
+        let o = p.oversized.unwrap();
+        assert_eq!((o.len, o.max), (big.len() as u64, 10));
+        assert_eq!(o.head, &big[..OVERSIZED_HEAD]);
+        let next = r.read_packet().unwrap().unwrap();
+        assert_eq!(next.block.as_deref(), Some(&b"{}"[..]));
+        assert!(next.oversized.is_none());
+        assert!(r.read_packet().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_block_at_the_cap_is_kept() {
+        let wire = encode_packet(OP_BLOCK, None, Some(b"0123456789"));
+        let p = FrameReader::new(&wire[..], small_blocks())
+            .read_packet()
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.block.as_deref(), Some(&b"0123456789"[..]));
+        assert!(p.oversized.is_none());
+    }
+
     #[test]
     fn oversized_and_malformed_lengths_are_errors() {
+        // An oversized block cut short (in its head or after it) is still a framing error.
+        for wire in [&b"\x02100\nabc"[..], &b"\x025000\n"[..]] {
+            let mut r = FrameReader::new(wire, small_blocks());
+            assert!(matches!(r.read_packet(), Err(FrameError::UnexpectedEof(_))));
+        }
+        let mut wire = b"\x025000\n".to_vec();
+        wire.extend(vec![b'x'; 4999]);
+        let mut r = FrameReader::new(&wire[..], small_blocks());
+        assert!(matches!(
+            r.read_packet(),
+            Err(FrameError::UnexpectedEof("oversized block"))
+        ));
         let mut r = FrameReader::new(
-            &b"\x02100\n"[..],
+            &b"\x011\n100\n"[..],
             Limits {
-                max_block: 10,
+                max_command_string: 10,
                 ..Limits::default()
             },
         );

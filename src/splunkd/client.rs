@@ -6,6 +6,7 @@
 
 use super::config::{OWNER, SplunkdConfig};
 use super::envelope::{self, EntryData};
+use super::identity::{self, CurrentContext};
 use super::names;
 use super::transport::{HyperTransport, RestCall, RestReply, Transport};
 use crate::conffile::Stanza;
@@ -345,6 +346,34 @@ impl<T: Transport> SplunkdClient<T> {
         }
         self.check(&reply, "DELETE", "storage/passwords")
             .map(|()| true)
+    }
+
+    /// Who this client's token belongs to (`authentication/current-context`), for a client
+    /// made with the caller's session key ([`SplunkdConfig::for_caller`]). splunkd refusing
+    /// the key (401/403) is a 403: nothing can be shown to be allowed.
+    ///
+    /// [`SplunkdConfig::for_caller`]: super::SplunkdConfig::for_caller
+    pub async fn current_context(&self) -> Result<CurrentContext, ApiError> {
+        const WHAT: &str = "authentication/current-context";
+        let path = identity::CURRENT_CONTEXT.to_string();
+        let reply = self.call(Method::GET, path, None, &[]).await?;
+        if matches!(reply.status, 401 | 403) {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "splunkd did not accept the caller's session key for {WHAT} (HTTP {}), so \
+                     the caller's capabilities cannot be checked; sign in again.",
+                    reply.status
+                ),
+            ));
+        }
+        self.check(&reply, "GET", WHAT)?;
+        CurrentContext::from_reply(&reply.body).map_err(|why| {
+            ApiError::new(
+                ErrorKind::BadGateway,
+                format!("splunkd's reply to GET {WHAT} cannot be read: {why}."),
+            )
+        })
     }
 
     fn conf_path(&self, conf: &str) -> Result<String, ApiError> {
@@ -727,6 +756,38 @@ mod tests {
             .collect();
         assert_eq!(names, [("r", "a"), ("q", "b")]);
         assert_eq!(c.calls(), 1);
+    }
+
+    #[test]
+    fn current_context_is_one_call_outside_the_app_namespace() {
+        let c = client(vec![
+            (
+                200,
+                r#"{"entry":[{"name":"context","content":{"username":"u","roles":["r"],"capabilities":["list_containers"]}}]}"#,
+            ),
+            (
+                401,
+                r#"{"messages":[{"type":"WARN","text":"call not properly authenticated"}]}"#,
+            ),
+            (200, "<html>"),
+        ]);
+        run(async {
+            let ctx = c.current_context().await.unwrap();
+            assert_eq!(ctx.username, "u");
+            assert!(ctx.has("list_containers"));
+            let e = c.current_context().await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Forbidden);
+            assert!(e.message.contains("session key"), "{}", e.message);
+            let e = c.current_context().await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadGateway);
+        });
+        let s = seen(&c);
+        assert_eq!(s[0].method, Method::GET);
+        assert_eq!(
+            s[0].path_and_query,
+            "/services/authentication/current-context?output_mode=json"
+        );
+        assert_eq!(c.calls(), 3);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the transport and the typed API never see a half-configured client.
 
 use crate::config::DriverConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::protocol::request::{Request, Secret};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,17 +36,7 @@ impl SplunkdConfig {
     /// From the request splunkd sent (restmap `passSystemAuth = true` supplies the token) and
     /// the driver's settings. Missing pieces are a 503 saying which one and how to fix it.
     pub fn from_request(req: &Request, config: &DriverConfig) -> Result<SplunkdConfig, ApiError> {
-        let rest_uri = req
-            .server
-            .as_ref()
-            .and_then(|s| s.rest_uri.as_deref())
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                ApiError::unavailable(
-                    "splunkd's REST URI (server.rest_uri) is missing from the request, so settings and secrets cannot be reached.",
-                )
-            })?;
+        let rest_uri = rest_uri(req, "settings and secrets cannot be reached")?;
         let token = req
             .system_authtoken
             .as_ref()
@@ -64,6 +54,45 @@ impl SplunkdConfig {
             timeout: DEFAULT_TIMEOUT,
         })
     }
+
+    /// As the caller rather than the system: the request's session key (restmap
+    /// `passSession = true`), for asking splunkd what the caller may do. A missing session key
+    /// is a 403 (the capability cannot be checked), a missing URI a 503.
+    pub fn for_caller(req: &Request, config: &DriverConfig) -> Result<SplunkdConfig, ApiError> {
+        let rest_uri = rest_uri(req, "the caller's capabilities cannot be checked")?;
+        let token = req
+            .session
+            .as_ref()
+            .and_then(|s| s.authtoken.as_ref())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Forbidden,
+                    "splunkd sent no session key (session.authtoken) with this request, so the caller's capabilities cannot be checked; set passSession = true in this handler's restmap.conf stanza.",
+                )
+            })?;
+        Ok(SplunkdConfig {
+            rest_uri: rest_uri.to_string(),
+            token: token.clone(),
+            app: config.app.clone(),
+            ca_file: config.splunkd_ca.clone(),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+}
+
+/// `server.rest_uri`, trimmed; its absence is a 503 saying what it prevents.
+fn rest_uri<'a>(req: &'a Request, prevents: &str) -> Result<&'a str, ApiError> {
+    req.server
+        .as_ref()
+        .and_then(|s| s.rest_uri.as_deref())
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            ApiError::unavailable(format!(
+                "splunkd's REST URI (server.rest_uri) is missing from the request, so {prevents}."
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -93,6 +122,32 @@ mod tests {
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("ca.pem")));
         assert_eq!(c.timeout, DEFAULT_TIMEOUT);
         assert!(!format!("{c:?}").contains("tok-xyz"));
+    }
+
+    #[test]
+    fn the_caller_config_uses_the_session_key() {
+        let r = request(
+            r#"{"method":"POST","server":{"rest_uri":"https://127.0.0.1:8089"},"system_authtoken":"sys","session":{"user":"u","authtoken":"user-key"}}"#,
+        );
+        let c = SplunkdConfig::for_caller(&r, &driver()).unwrap();
+        assert_eq!(c.token.expose(), "user-key");
+        assert_eq!(c.rest_uri, "https://127.0.0.1:8089");
+        for json in [
+            r#"{"method":"POST","server":{"rest_uri":"https://h:8089"},"system_authtoken":"sys"}"#,
+            r#"{"method":"POST","server":{"rest_uri":"https://h:8089"},"session":{"user":"u"}}"#,
+            r#"{"method":"POST","server":{"rest_uri":"https://h:8089"},"session":{"authtoken":""}}"#,
+        ] {
+            let e = SplunkdConfig::for_caller(&request(json), &driver()).unwrap_err();
+            assert_eq!(e.status(), 403, "{json}");
+            assert!(e.message.contains("passSession"), "{}", e.message);
+        }
+        let e = SplunkdConfig::for_caller(
+            &request(r#"{"method":"POST","session":{"authtoken":"k"}}"#),
+            &driver(),
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 503);
+        assert!(e.message.contains("server.rest_uri"), "{}", e.message);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Layers, as in kube-rs: [`config`] (where and as whom, from the request) → [`transport`]
 //! (HTTP over hyper and rustls, with [`tls`]; time-bounded; failures are 503) → [`client`]
 //! (the typed API, reading replies with [`envelope`]). [`names`] holds the naming rules the
-//! client and splunkd-dev share.
+//! client and splunkd-dev share; [`identity`] reads who a session key belongs to.
 //!
 //! Errors are [`crate::error::ApiError`]: splunkd unreachable or too slow → 503 naming the
 //! URI; a splunkd error reply → its own message with 400, 404 or 409 (a refused system token, 401/403, is 502),
@@ -14,10 +14,12 @@
 pub mod client;
 pub mod config;
 pub mod envelope;
+pub mod identity;
 pub mod names;
 pub mod tls;
 pub mod transport;
 
 pub use client::SplunkdClient;
 pub use config::SplunkdConfig;
+pub use identity::CurrentContext;
 pub use transport::{HyperTransport, RestCall, RestReply, Transport};

@@ -154,6 +154,11 @@ impl Session {
         }
     }
 
+    /// The driver's process id, for reading its `/proc` entries.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
     /// Writes bytes to the driver's stdin (in one go, as splunkd writes a packet).
     pub fn send(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin is open");
