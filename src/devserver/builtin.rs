@@ -6,7 +6,7 @@ use super::auth::{Auth, AuthError};
 use super::persist::ServerInfo;
 use super::translate::HttpReply;
 use super::types::{DevRequest, DevResponse, SplunkHome};
-use super::{confs, passwords};
+use super::{confs, lookups, passwords};
 use crate::protocol::request::Pairs;
 use crate::render::{self, Entry, Feed};
 use serde_json::{Map, json};
@@ -23,6 +23,8 @@ pub enum Builtin {
     Confs,
     /// `storage/passwords[/...]`.
     Passwords,
+    /// `data/lookup-table-files[/...]`.
+    Lookups,
 }
 
 /// The built-in endpoint for decoded path segments, if any.
@@ -34,6 +36,7 @@ pub fn builtin_for(segments: &[String]) -> Option<Builtin> {
             Some(Builtin::Confs)
         }
         [a, b, ..] if a == "storage" && b == "passwords" => Some(Builtin::Passwords),
+        s if lookups::is_lookups_path(s) => Some(Builtin::Lookups),
         _ => None,
     }
 }
@@ -176,6 +179,7 @@ pub async fn store(which: Builtin, home: SplunkHome, req: DevRequest) -> HttpRep
     let json = req.json();
     let result = tokio::task::spawn_blocking(move || match which {
         Builtin::Passwords => passwords::handle(&home, &req),
+        Builtin::Lookups => lookups::handle(&home, &req),
         _ => confs::handle(&home, &req),
     })
     .await;
@@ -208,6 +212,10 @@ mod tests {
         assert_eq!(
             builtin_for(&segs("storage/passwords/r:u:")),
             Some(Builtin::Passwords)
+        );
+        assert_eq!(
+            builtin_for(&segs("data/lookup-table-files/__mlspl_m.mlmodel")),
+            Some(Builtin::Lookups)
         );
         assert_eq!(builtin_for(&segs("mltk")), None);
         assert_eq!(builtin_for(&segs("auth/login/x")), None);
