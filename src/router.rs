@@ -97,7 +97,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         pattern: "start_container/{model_name}",
         methods: &["DELETE"],
-        summary: "Remove a model's deployment record.",
+        summary: "Delete the MLTK model (with the caller's permissions), then its deployment record.",
     },
     Endpoint {
         pattern: "stop_container",
