@@ -139,7 +139,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         pattern: "start_container/{model_name}",
         methods: &["DELETE"],
         capabilities: &[("DELETE", "control_containers")],
-        summary: "Remove a model's deployment record.",
+        summary: "Delete the MLTK model (with the caller's permissions), then its deployment record.",
     },
     Endpoint {
         pattern: "stop_container",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::devserver::{DevServer, Resp, admin_json, admin_request, seed_stanza};
+use common::devserver::{DevServer, Resp, admin_json, admin_request, seed_model, seed_stanza};
 use common::docker::{
     LabelGuard, TcpDockerProxy, TlsDockerProxy, TlsProxyOptions, catalog_entry, chatty_image,
     containers_with_label, contract_image, crasher_image, docker, docker_ok, inspect_state,
@@ -908,10 +908,12 @@ fn a_container_the_record_names_is_never_left_behind() {
     assert_eq!(body(&r)["stopped_container"]["changed"], true);
     assert!(inspect_state(&legacy).is_none());
 
-    // DELETE start_container/{model}?force=true stops a running container first.
+    // DELETE start_container/{model} deletes the MLTK model: refused while its container runs,
+    // and with force=true the container is stopped first, then the model and the record go.
     let r = bed.start("forced", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
     let id = started_id(&r);
+    let model = seed_model(&bed.s, None, "search", "forced");
     let r = admin_request(
         &bed.s,
         "DELETE",
@@ -919,6 +921,11 @@ fn a_container_the_record_names_is_never_left_behind() {
         &[],
     );
     assert_eq!(r.status, 409, "running: refused without force: {}", r.body);
+    assert!(model.is_file());
+    assert_eq!(
+        inspect_state(&id).map(|s| s.status),
+        Some("running".to_string())
+    );
     let r = admin_request(
         &bed.s,
         "DELETE",
@@ -926,8 +933,29 @@ fn a_container_the_record_names_is_never_left_behind() {
         &[],
     );
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(body(&r)["message"], "Model deleted successfully");
+    assert_eq!(body(&r)["delete_data"]["record"], "deleted");
     assert!(inspect_state(&id).is_none(), "force stopped and removed it");
+    assert!(!model.exists(), "the model file is gone");
     assert!(bed.data()["config"].get("forced").is_none());
+
+    // Without the model, a forced delete is a 404 that stops nothing.
+    let r = bed.start("nomodel", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = started_id(&r);
+    let r = admin_request(
+        &bed.s,
+        "DELETE",
+        "/services/mltk/start_container/nomodel?output_mode=json&force=true",
+        &[],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(
+        inspect_state(&id).map(|s| s.status),
+        Some("running".to_string()),
+        "nothing stopped for a model that is not there"
+    );
+    assert!(bed.data()["config"].get("nomodel").is_some(), "record kept");
 }
 
 #[test]
@@ -967,6 +995,7 @@ fn containers_that_ignore_sigterm_are_stopped_within_the_grace_period() {
     let r = bed.start("stubborn2", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
     let id = started_id(&r);
+    let model = seed_model(&bed.s, None, "search", "stubborn2");
     let t = Instant::now();
     let r = admin_request(
         &bed.s,
@@ -977,6 +1006,7 @@ fn containers_that_ignore_sigterm_are_stopped_within_the_grace_period() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(t.elapsed() < bound, "forced delete took {:?}", t.elapsed());
     assert!(inspect_state(&id).is_none(), "force stopped and removed it");
+    assert!(!model.exists(), "the model file is gone");
 
     // Deleting the connection while it runs: refused at once without force, and with force
     // the container is left running (said so), never half-stopped.
@@ -1096,6 +1126,8 @@ fn containers_without_dsdl_labels_are_never_read_stopped_or_removed() {
         );
         let r = bed.stop(&model);
         assert_eq!(r.status, 409, "stop of {model}: {}", r.body);
+        // The model exists, so the forced delete gets as far as the stop, which refuses.
+        let file = seed_model(&bed.s, None, "search", &model);
         let r = admin_request(
             &bed.s,
             "DELETE",
@@ -1103,6 +1135,7 @@ fn containers_without_dsdl_labels_are_never_read_stopped_or_removed() {
             &[],
         );
         assert_eq!(r.status, 409, "forced delete of {model}: {}", r.body);
+        assert!(file.is_file(), "the model of {model} stays");
         let r = bed.start(&model, &name, "PROD");
         assert_eq!(r.status, 409, "start over {model}: {}", r.body);
     }

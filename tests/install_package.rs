@@ -242,10 +242,16 @@ fn the_unpacked_package_serves_every_endpoint() {
         )
     };
     assert_error(&del("pkg_prod"), &[409], "a running record");
-    assert_error(&del("ghost"), &[404], "no record");
+    assert_error(&del("ghost"), &[404], "no model");
     assert_error(&del("..%2F.."), &[400], "a bad model name");
+    // An MLTK model of that name, shared in the search app (this server's SPLUNK_HOME is
+    // `home`, not the DevServer's scratch one).
+    let model = home.join("etc/apps/search/lookups/__mlspl_pkg_idle.mlmodel");
+    std::fs::create_dir_all(model.parent().unwrap()).expect("create lookups/");
+    std::fs::write(&model, b"{}").expect("write a model file");
     let r = del("pkg_idle");
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!model.exists(), "the MLTK model is deleted");
 
     // The runtime endpoints are routed to the driver and answer in Splunk's shape (no Docker
     // engine is reachable at these addresses; stopping a model that is not running is a

@@ -293,54 +293,75 @@ fn delete_refuses_bad_names_and_changes_nothing() {
     assert_eq!(record_names(&s), before, "no bad request changed anything");
 }
 
+/// The `messages` texts of a reply.
+fn texts(v: &Value) -> Vec<String> {
+    v["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m["text"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
-fn delete_absent_running_forced_and_stopped_records() {
+fn delete_removes_the_model_then_its_record() {
     let s = DevServer::start("records-delete", &[]);
     seed(&s);
 
-    // 404: no such record; `default` is never a record.
-    for model in ["ghost", "default"] {
-        let r = delete(
-            &s,
-            &format!("/services/mltk/start_container/{model}?output_mode=json"),
-        );
-        assert_eq!(r.status, 404, "{model}: {}", r.body);
-        let v = json(&r);
-        assert!(
-            v["messages"][0]["text"]
-                .as_str()
-                .unwrap()
-                .contains("no deployment record")
-        );
-        assert_eq!(v["status"], "fail");
-    }
+    // 404: no such model (and no record).
+    let r = delete(&s, "/services/mltk/start_container/ghost?output_mode=json");
+    assert_eq!(r.status, 404, "{}", r.body);
+    let v = json(&r);
+    let text = texts(&v)[0].clone();
+    assert!(text.contains("__mlspl_ghost.mlmodel"), "{text}");
+    assert!(!text.contains("record"), "{text}");
+    assert_eq!(v["status"], "fail");
+    assert_eq!(v["message"], text);
 
-    // 409 while the record names a container, also with force=false.
+    // 409 while the record names a container, also with force=false; the model is not asked.
+    let model = seed_model(&s, None, "search", "m_prod");
     for query in ["", "&force=false", "&force=0"] {
         let r = delete(
             &s,
             &format!("/services/mltk/start_container/m_prod?output_mode=json{query}"),
         );
         assert_eq!(r.status, 409, "{query}: {}", r.body);
-        let text = json(&r)["messages"][0]["text"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let text = texts(&json(&r))[0].clone();
         assert!(
             text.contains("4f1c0ffee") && text.contains("force=true"),
             "{text}"
         );
     }
     assert!(record_names(&s).contains(&"m_prod".to_string()));
+    assert!(model.is_file(), "a refused delete leaves the model");
 
-    // force=true removes it anyway and says the container was not stopped.
+    // A model that does not exist: 404 even with force, nothing changes, the record is kept
+    // and the message says how to remove it.
+    std::fs::remove_file(&model).expect("remove the model file");
+    let r = delete(
+        &s,
+        "/services/mltk/start_container/m_prod?output_mode=json&force=true",
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    let text = texts(&json(&r))[0].clone();
+    assert!(
+        text.contains("record was kept") && text.contains("POST /mltk/stop_container"),
+        "{text}"
+    );
+    assert!(record_names(&s).contains(&"m_prod".to_string()));
+
+    // force=true with the model there: the model goes, then the record; a WARN says the
+    // container was not stopped (no docker connection), an INFO what happened to the record.
+    let model = seed_model(&s, None, "search", "m_prod");
     let r = delete(
         &s,
         "/services/mltk/start_container/m_prod?output_mode=json&force=true",
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let v = json(&r);
-    assert_eq!(v["message"], "Deployment record deleted successfully");
+    assert_eq!(v["message"], "Model deleted successfully");
     assert_eq!(v["status"], "success");
     assert_eq!(
         v["delete_data"],
@@ -352,6 +373,13 @@ fn delete_absent_running_forced_and_stopped_records() {
         warn.contains("4f1c0ffee") && warn.contains("not stopped"),
         "{warn}"
     );
+    assert!(
+        texts(&v)
+            .iter()
+            .any(|t| t.contains("record of model m_prod was removed")),
+        "{v}"
+    );
+    assert!(!model.exists(), "the model file is gone");
     assert!(!record_names(&s).contains(&"m_prod".to_string()));
     let local = std::fs::read_to_string(
         s.home
@@ -362,6 +390,7 @@ fn delete_absent_running_forced_and_stopped_records() {
 
     // force in a JSON body ({"payload": {...}} or flat) works the same.
     seed_stanza(&s, "dsdl_container", "m_body", &[("id", "c2")]);
+    let model = seed_model(&s, None, "search", "m_body");
     let r = admin_request(
         &s,
         "DELETE",
@@ -374,18 +403,48 @@ fn delete_absent_running_forced_and_stopped_records() {
         ],
     );
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!model.exists());
 
-    // A stopped record is deleted without force; a second delete is a 404.
+    // A stopped record needs no force; a second delete is a 404 (the model is gone).
+    let model = seed_model(&s, None, "search", "m_dev");
     let r = delete(&s, "/services/mltk/start_container/m_dev?output_mode=json");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(json(&r).get("messages").is_none(), "{}", r.body);
+    let v = json(&r);
+    assert_eq!(v["messages"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["messages"][0]["type"], "INFO");
+    assert!(!model.exists());
     let r = delete(&s, "/services/mltk/start_container/m_dev?output_mode=json");
     assert_eq!(r.status, 404, "{}", r.body);
+
     // Default output mode: the object reply is JSON, as the toolkit's clients expect.
+    seed_model(&s, None, "search", "m_nomode");
     let r = delete(&s, "/services/mltk/start_container/m_nomode");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(json(&r)["delete_data"]["container_id"], "m_nomode");
     assert_eq!(record_names(&s), ["__dev__"]);
+
+    // A model without a deployment record (the toolkit's usual case): deleted, record "none".
+    let model = seed_model(&s, None, "search", "solo");
+    let r = delete(&s, "/services/mltk/start_container/solo?output_mode=json");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = json(&r);
+    assert_eq!(v["delete_data"]["record"], "none");
+    assert!(texts(&v)[0].contains("no deployment record"), "{v}");
+    assert!(!model.exists());
+
+    // In a namespace: the caller's private model in that app.
+    let private = seed_model(&s, Some("admin"), "search", "mine");
+    let shared_elsewhere = seed_model(&s, None, "dsdl_handler", "mine");
+    let r = delete(
+        &s,
+        "/servicesNS/admin/search/mltk/start_container/mine?output_mode=json",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!private.exists(), "the private model of admin in search");
+    assert!(
+        shared_elsewhere.is_file(),
+        "another app's model is untouched"
+    );
 }
 
 #[test]
@@ -402,6 +461,7 @@ fn the_dev_record_is_emptied_not_deleted() {
             ("status", "Active"),
         ],
     );
+    let model = seed_model(&s, None, "search", "__dev__");
     let r = delete(
         &s,
         "/services/mltk/start_container/__dev__?output_mode=json",
@@ -414,17 +474,13 @@ fn the_dev_record_is_emptied_not_deleted() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let v = json(&r);
-    assert_eq!(v["message"], "Deployment record emptied successfully");
+    assert_eq!(v["message"], "Model deleted successfully");
     assert_eq!(v["delete_data"]["status"], "deleted");
     assert_eq!(v["delete_data"]["record"], "emptied");
-    let texts: Vec<&str> = v["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["text"].as_str())
-        .collect();
+    let texts = texts(&v);
     assert!(texts.iter().any(|t| t.contains("not stopped")), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("emptied")), "{texts:?}");
+    assert!(!model.exists());
 
     let config = json(&get(&s, "/services/mltk/container_data?output_mode=json"))["config"].clone();
     let dev = config["__dev__"]
@@ -438,7 +494,8 @@ fn the_dev_record_is_emptied_not_deleted() {
             "{key}: {dev:?}"
         );
     }
-    // Now empty: deleting again changes nothing and says so.
+    // Now empty: deleting a new __dev__ model leaves the record as it is and says so.
+    seed_model(&s, None, "search", "__dev__");
     let r = delete(
         &s,
         "/services/mltk/start_container/__dev__?output_mode=json",
@@ -501,11 +558,40 @@ fn capabilities_and_methods() {
         assert_eq!(r.status, 200, "{endpoint}: {}", r.body);
     }
     let path = "/services/mltk/start_container/m_dev?output_mode=json";
+    let shared = seed_model(&s, None, "search", "m_dev");
     let r = as_user("viewer:viewer-Pw-123", "DELETE", path);
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(record_names(&s).contains(&"m_dev".to_string()));
+    // The model is deleted with the caller's own permissions: an operator may control
+    // containers but not write the search app's lookups, so splunkd's 403 is passed on and
+    // neither the model nor the record changes.
     let r = as_user("operator:operator-Pw-123", "DELETE", path);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let v = json(&r);
+    assert_eq!(v["status"], "fail");
+    assert!(
+        v["messages"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("user=operator"),
+        "{v}"
+    );
+    assert!(shared.is_file(), "the model stays");
+    assert!(record_names(&s).contains(&"m_dev".to_string()));
+    // The operator's own (private) model is theirs to delete.
+    let private = seed_model(&s, Some("operator"), "search", "op_model");
+    let r = as_user(
+        "operator:operator-Pw-123",
+        "DELETE",
+        "/services/mltk/start_container/op_model?output_mode=json",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!private.exists());
+    // An administrator may delete the shared one.
+    let r = admin_request(&s, "DELETE", path, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!shared.exists());
+    assert!(!record_names(&s).contains(&"m_dev".to_string()));
 
     // Methods the records endpoints do not take.
     for (method, path) in [

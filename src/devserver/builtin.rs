@@ -7,7 +7,7 @@ use super::auth::{Auth, AuthError};
 use super::persist::ServerInfo;
 use super::translate::HttpReply;
 use super::types::{DevRequest, DevResponse, SplunkHome};
-use super::{apps, confs, passwords};
+use super::{apps, confs, lookups, passwords};
 use crate::protocol::request::Pairs;
 use crate::render::{self, Entry, Feed};
 use serde_json::{Map, json};
@@ -28,6 +28,8 @@ pub enum Builtin {
     Apps,
     /// `authentication/current-context`: the caller's name, roles and capabilities.
     CurrentContext,
+    /// `data/lookup-table-files[/...]`.
+    Lookups,
 }
 
 /// The built-in endpoint for decoded path segments, if any.
@@ -41,6 +43,7 @@ pub fn builtin_for(segments: &[String]) -> Option<Builtin> {
         [a, b, ..] if a == "storage" && b == "passwords" => Some(Builtin::Passwords),
         [a, b, ..] if a == "apps" && b == "local" => Some(Builtin::Apps),
         [a, b] if a == "authentication" && b == "current-context" => Some(Builtin::CurrentContext),
+        s if lookups::is_lookups_path(s) => Some(Builtin::Lookups),
         _ => None,
     }
 }
@@ -231,6 +234,7 @@ pub async fn store(which: Builtin, home: SplunkHome, req: DevRequest) -> HttpRep
     let result = tokio::task::spawn_blocking(move || match which {
         Builtin::Passwords => passwords::handle(&home, &req),
         Builtin::Apps => apps::handle(&home, &req),
+        Builtin::Lookups => lookups::handle(&home, &req),
         _ => confs::handle(&home, &req),
     })
     .await;
@@ -269,6 +273,14 @@ mod tests {
             Some(Builtin::CurrentContext)
         );
         assert_eq!(builtin_for(&segs("authentication/users")), None);
+        assert_eq!(
+            builtin_for(&segs("data/lookup-table-files/__mlspl_m.mlmodel")),
+            Some(Builtin::Lookups)
+        );
+        assert_eq!(
+            builtin_for(&segs("apps/local/Splunk_ML_Toolkit")),
+            Some(Builtin::Apps)
+        );
         assert_eq!(builtin_for(&segs("mltk")), None);
         assert_eq!(builtin_for(&segs("auth/login/x")), None);
     }

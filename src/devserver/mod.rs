@@ -5,7 +5,8 @@
 //! fixture capture. See DESIGN.md, section "splunkd-dev".
 //!
 //! Module map: [`types`] (request/response/caller shared by all parts), [`home`] (SPLUNK_HOME
-//! layout), [`confs`] (configs/conf-*), [`passwords`] (storage/passwords), [`secret`] (`$7$`).
+//! layout), [`confs`] (configs/conf-*), [`passwords`] (storage/passwords), [`lookups`]
+//! (data/lookup-table-files), [`secret`] (`$7$`).
 //!
 //! The HTTP front: [`cli`] (flags, start-up) → [`server`] (connections, routing) using
 //! [`namespace`] (URL → namespace + REST path), [`auth`] with [`users`] and [`roles`]
@@ -25,6 +26,7 @@ pub mod confs;
 pub mod confstore;
 pub mod eai;
 pub mod home;
+pub mod lookups;
 pub mod namespace;
 pub mod passwords;
 pub mod persist;

@@ -4,7 +4,8 @@
 //! | --- | --- |
 //! | [`index`] | `GET /mltk` |
 //! | [`connections`] | `/mltk/container_connection[/{type}[/{name}]]`, `GET /mltk/test_container_connection` |
-//! | [`records`] | `GET container_data`, `GET container_logs`, `GET start_container`, `GET stop_container`, `DELETE start_container/{model}` |
+//! | [`records`] | `GET container_data`, `GET container_logs`, `GET start_container`, `GET stop_container` |
+//! | [`delete_model`] | `DELETE start_container/{model}` (the MLTK model, then its record) |
 //! | [`start`] | `POST start_container` |
 //! | [`stop`] | `POST stop_container` |
 //! | [`logs`] | `POST container_logs`, `GET container_logs?model=` |
@@ -19,6 +20,7 @@
 
 pub mod body;
 pub mod connections;
+pub mod delete_model;
 #[cfg(feature = "runtimes")]
 pub mod docker;
 mod index;
@@ -75,7 +77,7 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         ("GET", Route::StartContainer) => records::counts(ctx, req).await,
         ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,
         ("DELETE", Route::StartContainerModel { model }) => {
-            records::delete_record(ctx, req, &model).await
+            delete_model::delete_model(ctx, req, &model).await
         }
         (_, other) => Err(not_implemented(method, &other)),
     }

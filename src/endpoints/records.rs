@@ -1,24 +1,21 @@
 //! Deployment records and the image catalog: `GET container_data`, `GET container_logs`,
-//! `GET start_container`, `GET stop_container`, `DELETE start_container/{model}`.
+//! `GET start_container`, `GET stop_container`.
 //!
-//! Each request reads a conf with exactly one splunkd call (a list, or for DELETE one stanza
-//! read), never one call per stanza; the classification and the reply bodies come from
+//! Each request reads a conf with exactly one splunkd call (a list), never one call per
+//! stanza; the classification and the reply bodies come from
 //! [`crate::model::record`] and [`crate::model::image`]. Replies keep the AI Toolkit's keys
-//! (`message`, `status`, `config`, `container_status`, `docker_images`, `delete_data`) and add
+//! (`message`, `status`, `config`, `container_status`, `docker_images`) and add
 //! Splunk's `messages` where there is something to say. Failures carry a real status with
 //! `messages` plus the toolkit's `message` and `status` keys.
 
-use super::body::force_flag;
-use super::{fail, fail_with_own_text, info, warn};
+use super::{fail, info, warn};
 use crate::conffile::Stanza;
 use crate::error::ApiError;
 use crate::model::image::{self, Catalog};
-use crate::model::record::{self, Counts, Removal};
-use crate::names;
+use crate::model::record::{self, Counts};
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::service::Context;
-use crate::splunkd::SplunkdClient;
 use serde_json::{Value, json};
 
 /// `GET /mltk/container_data`: every record with its stored keys joined with live state
@@ -119,136 +116,6 @@ pub async fn image_catalog(ctx: &Context, req: &Request) -> Result<Outcome, ApiE
         body["messages"] = json!([warn(&w)]);
     }
     Ok(Outcome::ok(body))
-}
-
-/// `DELETE /mltk/start_container/{model}`: removes a deployment record. 400 for a bad name,
-/// 404 when there is no record, 409 while the record names a container unless `force=true`
-/// (query argument or body field). The shipped `[__dev__]` record is emptied, not deleted.
-pub async fn delete_record(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {
-    delete(ctx, req, model).await.map_err(fail_with_own_text)
-}
-
-async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {
-    let model = names::model_name(model)?;
-    let force = force_flag(req)?;
-    let store = ctx.store(req).await?;
-    let absent = || {
-        ApiError::not_found(format!(
-            "There is no deployment record for model {model}; \
-             GET /mltk/container_data lists the records."
-        ))
-    };
-    // `[default]` is splunkd's inheritance stanza, never a record.
-    let stored = if model == record::DEFAULT_STANZA {
-        None
-    } else {
-        store.get_stanza(record::CONF, &model).await?
-    };
-    let found = stored.ok_or_else(absent)?;
-    let found = record::records(vec![found]).pop().ok_or_else(absent)?;
-    let plan = record::plan_removal(&found, force)?;
-
-    let mut messages = Vec::new();
-    if let Some(id) = &plan.forced_past {
-        messages.extend(force_stop(&store, req, &found, id).await?);
-    }
-    let outcome = match plan.removal {
-        Removal::Delete => match store.delete_stanza(record::CONF, &model).await {
-            Ok(true) => Done::Deleted,
-            Ok(false) => return Err(absent()),
-            // splunkd refuses to delete a stanza that ships in default/: empty it instead.
-            Err(e) if e.status() == 400 => empty(&store, &found, record::emptying(&found)).await?,
-            Err(e) => return Err(e),
-        },
-        keys @ Removal::Empty(_) => empty(&store, &found, keys).await?,
-    };
-    let message = match outcome {
-        Done::Deleted => "Deployment record deleted successfully",
-        Done::Emptied => {
-            messages.push(info(&format!(
-                "The record {model} ships with the app and cannot be deleted; \
-                 its keys were emptied."
-            )));
-            "Deployment record emptied successfully"
-        }
-        Done::AlreadyEmpty => {
-            messages.push(info(&format!(
-                "The record {model} ships with the app and cannot be deleted; \
-                 its keys were already empty, nothing was changed."
-            )));
-            "Deployment record emptied successfully"
-        }
-    };
-    let emptied = outcome != Done::Deleted;
-    let mut body = json!({
-        "message": message,
-        "delete_data": {
-            "status": "deleted",
-            "container_id": model,
-            "record": if emptied { "emptied" } else { "deleted" },
-        },
-        "status": "success",
-    });
-    if !messages.is_empty() {
-        body["messages"] = Value::Array(messages);
-    }
-    Ok(Outcome::ok(body))
-}
-
-/// What a removal did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Done {
-    Deleted,
-    Emptied,
-    AlreadyEmpty,
-}
-
-/// Empties the listed keys of `found` in one write (none when there is nothing to clear).
-async fn empty(store: &SplunkdClient, found: &Stanza, removal: Removal) -> Result<Done, ApiError> {
-    let keys = match removal {
-        Removal::Empty(keys) if !keys.is_empty() => keys,
-        _ => return Ok(Done::AlreadyEmpty),
-    };
-    let pairs: Vec<(String, &str)> = keys.into_iter().map(|k| (k, "")).collect();
-    store
-        .update_stanza(record::CONF, &found.name, &pairs)
-        .await
-        .map(|()| Done::Emptied)
-}
-
-/// `force=true` on a record naming a container: the container is stopped first through the
-/// docker connection (an engine failure stops the delete); without a connection, or for a
-/// runtime this build cannot drive, the record goes and a warning says the container stays.
-async fn force_stop(
-    store: &SplunkdClient,
-    req: &Request,
-    found: &Stanza,
-    id: &str,
-) -> Result<Vec<Value>, ApiError> {
-    let model = &found.name;
-    let left_running = |why: &str| {
-        vec![warn(&format!(
-            "Model {model} was recorded as running (container {id}) but {why}, so its \
-             container was not stopped; stop it on its engine by hand."
-        ))]
-    };
-    #[cfg(feature = "runtimes")]
-    if record::cluster(found) == Ok(crate::names::ContainerType::Docker) {
-        return match super::stop::stop_model(store, req, model, Some(found)).await {
-            Ok((removed, mut notes)) => {
-                notes.push(warn(&record::forced_note(model, &removed)));
-                Ok(notes)
-            }
-            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {
-                Ok(left_running("no docker connection is saved"))
-            }
-            Err(e) => Err(e),
-        };
-    }
-    let _ = (store, req);
-    Ok(left_running(
-        "this version cannot stop containers of its cluster",
-    ))
 }
 
 /// Without runtime support: the stored keys only, with an unknown state.

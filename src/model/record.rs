@@ -181,7 +181,7 @@ pub enum Removal {
     Empty(Vec<String>),
 }
 
-/// The decision for `DELETE start_container/{model}` on an existing record.
+/// What `DELETE start_container/{model}` does to an existing record once the model is deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemovalPlan {
     /// What to do to the stanza.
@@ -199,7 +199,7 @@ pub fn plan_removal(record: &Stanza, force: bool) -> Result<RemovalPlan, ApiErro
     {
         return Err(ApiError::conflict(format!(
             "Model {} is recorded as running (container {id}); stop it first with \
-             POST /mltk/stop_container, or pass force=true to remove the record anyway.",
+             POST /mltk/stop_container, or pass force=true to stop it and delete the model.",
             record.name
         )));
     }
@@ -226,17 +226,14 @@ pub fn emptying(record: &Stanza) -> Removal {
     )
 }
 
-/// The note for a record removed with `force` while it named a container.
+/// The note for a model deleted with `force` while its record named a container.
 pub fn forced_note(model: &str, removed: &[String]) -> String {
     if removed.is_empty() {
-        format!(
-            "Model {model} was recorded as running, but its container no longer exists; the \
-             record was removed."
-        )
+        format!("Model {model} was recorded as running, but its container no longer exists.")
     } else {
         format!(
             "Model {model} was running; force=true stopped and removed its container ({}) \
-             before the record was removed.",
+             before the model was deleted.",
             removed.join(", ")
         )
     }

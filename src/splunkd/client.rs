@@ -1,10 +1,12 @@
 //! The typed store API endpoints use: stanzas of this app's confs through
 //! `configs/conf-<name>` and credentials through `storage/passwords`, always in the namespace
-//! `nobody/<app>` with `output_mode=json`. Each method is one REST call (two for
+//! `nobody/<app>` with `output_mode=json`; and lookup table files (`data/lookup-table-files`,
+//! where MLTK keeps its models) in the caller's namespace with the caller's own session, so
+//! splunkd applies the caller's permissions. Each method is one REST call (two for
 //! `set_password` when the credential already exists, unless the caller says so with
 //! `store_password`); a counter records how many were made.
 
-use super::config::{OWNER, SplunkdConfig};
+use super::config::{CallerSession, OWNER, SplunkdConfig};
 use super::envelope::{self, EntryData};
 use super::identity::{self, CurrentContext};
 use super::names;
@@ -74,6 +76,20 @@ impl SplunkdClient<HyperTransport> {
             &config.app,
         ))
     }
+}
+
+/// A lookup table file as splunkd lists it in a namespace (`data/lookup-table-files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupFile {
+    /// The file name, e.g. `__mlspl_m.mlmodel`.
+    pub name: String,
+    /// `acl.app`: the app it lives in.
+    pub app: Option<String>,
+    /// `acl.owner`: `nobody` for an app-level file, else the user it is private to.
+    pub owner: Option<String>,
+    /// Whether splunkd says the caller may delete it (`acl.removable`, else
+    /// `acl.can_write`); true when splunkd says neither.
+    pub removable: bool,
 }
 
 /// Which kind of object a call addressed, for the meaning of a 404.
@@ -376,6 +392,61 @@ impl<T: Transport> SplunkdClient<T> {
         })
     }
 
+    /// Lookup table file `name` as the caller sees it in their namespace, with their session;
+    /// None when splunkd knows no such file there. A refusal (403) is the caller's Forbidden.
+    pub async fn lookup_file(
+        &self,
+        caller: &CallerSession,
+        name: &str,
+    ) -> Result<Option<LookupFile>, ApiError> {
+        let path = lookup_path(caller, name);
+        let reply = self
+            .call_as(Method::GET, path, None, &[], Some(&caller.token))
+            .await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        self.check_as(&reply, "GET", LOOKUPS, true)?;
+        let entries = envelope::entries(&reply.body).map_err(|why| {
+            ApiError::new(
+                ErrorKind::BadGateway,
+                format!("splunkd's reply to GET {LOOKUPS} cannot be read: {why}."),
+            )
+        })?;
+        // splunkd answers with the one file asked for; prefer an exact name match anyway.
+        let i = entries.iter().position(|e| e.name == name).unwrap_or(0);
+        Ok(entries.into_iter().nth(i).map(|e| LookupFile {
+            removable: acl_flag(&e, "removable")
+                .or_else(|| acl_flag(&e, "can_write"))
+                .unwrap_or(true),
+            owner: e
+                .acl
+                .get("owner")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            app: e.app,
+            name: e.name,
+        }))
+    }
+
+    /// Deletes lookup table file `name` in the caller's namespace with the caller's session;
+    /// false when splunkd knows no such file there. A refusal (403) is the caller's Forbidden.
+    pub async fn delete_lookup_file(
+        &self,
+        caller: &CallerSession,
+        name: &str,
+    ) -> Result<bool, ApiError> {
+        let path = lookup_path(caller, name);
+        let reply = self
+            .call_as(Method::DELETE, path, None, &[], Some(&caller.token))
+            .await?;
+        if reply.status == 404 {
+            return Ok(false);
+        }
+        self.check_as(&reply, "DELETE", LOOKUPS, true)
+            .map(|()| true)
+    }
+
     fn conf_path(&self, conf: &str) -> Result<String, ApiError> {
         if !names::is_conf_name(conf) {
             return Err(ApiError::bad_request(format!(
@@ -408,13 +479,27 @@ impl<T: Transport> SplunkdClient<T> {
         )
     }
 
-    /// Sends one call, counting it; an error reply's body has `secrets` masked.
+    /// Sends one call with the system token, counting it; an error reply's body has `secrets`
+    /// masked.
     async fn call(
         &self,
         method: Method,
         path_and_query: String,
         form: Option<String>,
         secrets: &[&str],
+    ) -> Result<RestReply, ApiError> {
+        self.call_as(method, path_and_query, form, secrets, None)
+            .await
+    }
+
+    /// [`Self::call`] as the caller when `as_caller` holds their session token.
+    async fn call_as(
+        &self,
+        method: Method,
+        path_and_query: String,
+        form: Option<String>,
+        secrets: &[&str],
+        as_caller: Option<&Secret>,
     ) -> Result<RestReply, ApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut reply = self
@@ -423,6 +508,7 @@ impl<T: Transport> SplunkdClient<T> {
                 method,
                 path_and_query,
                 form,
+                as_caller: as_caller.cloned(),
             })
             .await?;
         if reply.status >= 400 {
@@ -435,12 +521,23 @@ impl<T: Transport> SplunkdClient<T> {
         Ok(reply)
     }
 
-    /// Success or splunkd's error.
+    /// Success or splunkd's error, for a call made with the system token.
     fn check(&self, reply: &RestReply, method: &str, what: &str) -> Result<(), ApiError> {
+        self.check_as(reply, method, what, false)
+    }
+
+    /// Success or splunkd's error; `as_caller` says the call carried the caller's session.
+    fn check_as(
+        &self,
+        reply: &RestReply,
+        method: &str,
+        what: &str,
+        as_caller: bool,
+    ) -> Result<(), ApiError> {
         if (200..300).contains(&reply.status) {
             Ok(())
         } else {
-            Err(reply_error(reply, method, what))
+            Err(reply_error(reply, method, what, as_caller))
         }
     }
 
@@ -479,11 +576,14 @@ fn clear_password(e: &EntryData) -> Result<Secret, ApiError> {
 }
 
 /// The error for a splunkd error reply: splunkd's own message, with a status by kind.
-/// 401 and 403 become BadGateway: splunkd already let the caller in, so a refused system token
-/// is a fault of the server's setup (502), not something the caller lacks (403).
-fn reply_error(reply: &RestReply, method: &str, what: &str) -> ApiError {
+/// For the system token 401 and 403 become BadGateway: splunkd already let the caller in, so a
+/// refused system token is a fault of the server's setup (502), not something the caller lacks
+/// (403). For a call made with the caller's session (`as_caller`), a 403 is exactly that: the
+/// caller may not do this, passed on as 403.
+fn reply_error(reply: &RestReply, method: &str, what: &str, as_caller: bool) -> ApiError {
     let kind = match reply.status {
         400 => ErrorKind::BadRequest,
+        403 if as_caller => ErrorKind::Forbidden,
         401 | 403 => ErrorKind::BadGateway,
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
@@ -492,8 +592,14 @@ fn reply_error(reply: &RestReply, method: &str, what: &str) -> ApiError {
     let text = envelope::error_text(&reply.body)
         .unwrap_or_else(|| format!("splunkd answered HTTP {} to {method} {what}.", reply.status));
     let text = match kind {
+        ErrorKind::Forbidden => format!("splunkd refused {method} {what} to the caller: {text}"),
         _ if matches!(reply.status, 401 | 403) => {
-            format!("splunkd refused the system token for {method} {what}: {text}")
+            let whose = if as_caller {
+                "the caller's session"
+            } else {
+                "the system token"
+            };
+            format!("splunkd refused {whose} for {method} {what}: {text}")
         }
         ErrorKind::BadGateway if !text.starts_with("splunkd") => {
             format!(
@@ -504,6 +610,30 @@ fn reply_error(reply: &RestReply, method: &str, what: &str) -> ApiError {
         _ => text,
     };
     ApiError::new(kind, text)
+}
+
+/// The collection of lookup table files, as messages name it.
+const LOOKUPS: &str = "data/lookup-table-files";
+
+/// `data/lookup-table-files/<name>` in the caller's namespace (`/servicesNS/<user>/<app>`, or
+/// `/services` without an app, which splunkd resolves in the caller's default app), with
+/// `output_mode=json`.
+fn lookup_path(caller: &CallerSession, name: &str) -> String {
+    let prefix = match &caller.app {
+        Some(app) => format!("/servicesNS/{}/{}", segment(&caller.user), segment(app)),
+        None => "/services".to_string(),
+    };
+    format!("{prefix}/{LOOKUPS}/{}?output_mode=json", segment(name))
+}
+
+/// A boolean of an entry's `acl` (splunkd writes them as booleans, `"1"` or `"true"`).
+fn acl_flag(e: &EntryData, key: &str) -> Option<bool> {
+    match e.acl.get(key)? {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) => crate::conffile::parse_bool(s),
+        serde_json::Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
 }
 
 fn segment(s: &str) -> String {
@@ -799,5 +929,102 @@ mod tests {
         let e = run(c.get_password("r", "u")).unwrap_err();
         assert_eq!(e.kind, ErrorKind::BadGateway);
         assert!(e.message.contains("list_storage_passwords"));
+    }
+
+    fn caller(app: Option<&str>) -> CallerSession {
+        CallerSession {
+            user: "bob smith".into(),
+            app: app.map(str::to_string),
+            token: Secret::new("sess-bob"),
+        }
+    }
+
+    #[test]
+    fn lookup_files_go_with_the_callers_session_and_namespace() {
+        let one = r#"{"entry":[{"name":"__mlspl_m.mlmodel","acl":{"app":"search","owner":"bob smith","removable":false,"can_write":true},"content":{"eai:data":"/x"}}]}"#;
+        let c = client(vec![
+            (200, one),
+            (200, "{}"),
+            (404, ERR_404),
+            (404, ERR_404),
+        ]);
+        run(async {
+            let f = c
+                .lookup_file(&caller(Some("search")), "__mlspl_m.mlmodel")
+                .await
+                .unwrap()
+                .expect("found");
+            assert_eq!(f.app.as_deref(), Some("search"));
+            assert_eq!(f.owner.as_deref(), Some("bob smith"));
+            assert!(!f.removable, "acl.removable wins over can_write");
+            assert!(
+                c.delete_lookup_file(&caller(None), "__mlspl_m.mlmodel")
+                    .await
+                    .unwrap()
+            );
+            assert_eq!(
+                c.lookup_file(&caller(Some("search")), "x").await.unwrap(),
+                None
+            );
+            assert!(!c.delete_lookup_file(&caller(None), "x").await.unwrap());
+        });
+        let s = seen(&c);
+        assert_eq!(s[0].method, Method::GET);
+        assert_eq!(
+            s[0].path_and_query,
+            "/servicesNS/bob%20smith/search/data/lookup-table-files/__mlspl_m.mlmodel?output_mode=json"
+        );
+        assert_eq!(s[1].method, Method::DELETE);
+        assert_eq!(
+            s[1].path_and_query,
+            "/services/data/lookup-table-files/__mlspl_m.mlmodel?output_mode=json"
+        );
+        for call in &s {
+            assert_eq!(
+                call.as_caller.as_ref().map(Secret::expose),
+                Some("sess-bob"),
+                "never the system token"
+            );
+        }
+        // The conf calls keep the system token.
+        let c = client(vec![(404, ERR_404)]);
+        run(c.get_stanza("c", "x")).unwrap();
+        assert!(seen(&c)[0].as_caller.is_none());
+    }
+
+    #[test]
+    fn a_refusal_of_the_callers_session_is_the_callers_403() {
+        let denied =
+            r#"{"messages":[{"type":"ERROR","text":"You (user=bob) do not have permission"}]}"#;
+        let c = client(vec![(403, denied), (403, denied), (401, denied)]);
+        run(async {
+            let e = c
+                .delete_lookup_file(&caller(Some("a")), "f")
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Forbidden);
+            assert!(
+                e.message.contains("do not have permission"),
+                "{}",
+                e.message
+            );
+            let e = c.lookup_file(&caller(Some("a")), "f").await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Forbidden);
+            let e = c
+                .delete_lookup_file(&caller(Some("a")), "f")
+                .await
+                .unwrap_err();
+            assert_eq!(
+                e.kind,
+                ErrorKind::BadGateway,
+                "401: the session was not accepted"
+            );
+        });
+        // With the system token a 403 stays a fault of the setup.
+        let c = client(vec![(403, denied)]);
+        assert_eq!(
+            run(c.delete_stanza("c", "x")).unwrap_err().kind,
+            ErrorKind::BadGateway
+        );
     }
 }

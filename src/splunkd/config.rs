@@ -1,6 +1,8 @@
 //! What the store client needs to reach splunkd, gathered from the request (`server.rest_uri`,
 //! `system_authtoken`) and the driver's settings (app namespace, CA bundle), checked once so
-//! the transport and the typed API never see a half-configured client.
+//! the transport and the typed API never see a half-configured client; and the caller's own
+//! session and namespace ([`CallerSession`]) for the calls that must carry the caller's
+//! permissions rather than the system's.
 
 use crate::config::DriverConfig;
 use crate::error::{ApiError, ErrorKind};
@@ -95,6 +97,50 @@ fn rest_uri<'a>(req: &'a Request, prevents: &str) -> Result<&'a str, ApiError> {
         })
 }
 
+/// The caller as splunkd passed them (restmap `passSession = true`): their session token and
+/// the namespace of their request, for calls splunkd must check against the caller's own
+/// permissions (deleting an MLTK model). `Debug` never shows the token.
+#[derive(Debug, Clone)]
+pub struct CallerSession {
+    /// The namespace user: `ns.user`, else the session's user (a `-` user part is omitted by
+    /// splunkd), else `nobody`.
+    pub user: String,
+    /// The namespace app, `ns.app`; None for `/services/...` (or a `-` app), where splunkd
+    /// resolves objects in the caller's default app.
+    pub app: Option<String>,
+    /// `session.authtoken`, sent as `Authorization: Splunk <token>`.
+    pub token: Secret,
+}
+
+impl CallerSession {
+    /// From the request; 503 when splunkd sent no session token.
+    pub fn from_request(req: &Request) -> Result<CallerSession, ApiError> {
+        let session = req.session.as_ref();
+        let token = session
+            .and_then(|s| s.authtoken.as_ref())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unavailable(
+                    "splunkd sent no session token (session.authtoken), so nothing can be done with the caller's permissions; set passSession = true in this handler's restmap.conf stanza.",
+                )
+            })?;
+        let ns = req.ns.as_ref();
+        let concrete = |v: Option<&String>| {
+            v.map(|s| s.trim())
+                .filter(|s| !s.is_empty() && *s != "-")
+                .map(str::to_string)
+        };
+        let user = concrete(ns.and_then(|n| n.user.as_ref()))
+            .or_else(|| concrete(session.and_then(|s| s.user.as_ref())))
+            .unwrap_or_else(|| OWNER.to_string());
+        Ok(CallerSession {
+            user,
+            app: concrete(ns.and_then(|n| n.app.as_ref())),
+            token: token.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +219,49 @@ mod tests {
             let e = SplunkdConfig::from_request(&request(json), &driver()).unwrap_err();
             assert_eq!(e.status(), 503);
             assert!(e.message.contains(needle), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn the_caller_session_takes_the_request_namespace() {
+        let c = CallerSession::from_request(&request(
+            r#"{"method":"DELETE","ns":{"app":"Splunk_ML_Toolkit","user":"bob"},"session":{"user":"alice","authtoken":"sess-1"},"system_authtoken":"sys"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.user.as_str(), c.app.as_deref()),
+            ("bob", Some("Splunk_ML_Toolkit"))
+        );
+        assert_eq!(
+            c.token.expose(),
+            "sess-1",
+            "the caller's token, not the system's"
+        );
+        assert!(!format!("{c:?}").contains("sess-1"));
+        // A `-` user part is omitted by splunkd: the caller is the user.
+        let c = CallerSession::from_request(&request(
+            r#"{"method":"DELETE","ns":{"app":"a"},"session":{"user":"alice","authtoken":"t"}}"#,
+        ))
+        .unwrap();
+        assert_eq!((c.user.as_str(), c.app.as_deref()), ("alice", Some("a")));
+        // /services/...: no app, splunkd's default app of the caller.
+        let c = CallerSession::from_request(&request(
+            r#"{"method":"DELETE","session":{"user":"alice","authtoken":"t"}}"#,
+        ))
+        .unwrap();
+        assert_eq!((c.user.as_str(), c.app), ("alice", None));
+    }
+
+    #[test]
+    fn no_session_token_is_503_with_the_fix() {
+        for json in [
+            r#"{"method":"DELETE","system_authtoken":"sys"}"#,
+            r#"{"method":"DELETE","session":{"user":"a"},"system_authtoken":"sys"}"#,
+            r#"{"method":"DELETE","session":{"user":"a","authtoken":""}}"#,
+        ] {
+            let e = CallerSession::from_request(&request(json)).unwrap_err();
+            assert_eq!(e.status(), 503);
+            assert!(e.message.contains("passSession"), "{}", e.message);
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct EntryData {
     pub content: Map<String, Value>,
     /// `entry[].acl.app`, when present.
     pub app: Option<String>,
+    /// `entry[].acl`: owner, sharing and what the caller may do (`can_write`, `removable`).
+    pub acl: Map<String, Value>,
 }
 
 impl std::fmt::Debug for EntryData {
@@ -23,6 +25,7 @@ impl std::fmt::Debug for EntryData {
             .field("name", &self.name)
             .field("keys", &self.content.keys().collect::<Vec<_>>())
             .field("app", &self.app)
+            .field("acl", &self.acl.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -87,6 +90,11 @@ pub fn entries(body: &[u8]) -> Result<Vec<EntryData>, String> {
                 .and_then(|a| a.get("app"))
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            acl: e
+                .get("acl")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect())
 }
@@ -130,6 +138,7 @@ mod tests {
         let e = entries(body).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].app.as_deref(), Some("a"));
+        assert_eq!(e[0].acl.get("app"), Some(&Value::String("a".into())));
         let s = e[0].clone().into_stanza();
         assert_eq!(s.name, "docker");
         assert_eq!(

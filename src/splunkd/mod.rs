@@ -1,6 +1,8 @@
 //! The driver's client for splunkd's stores: this app's settings and records
 //! (`configs/conf-<name>`) and secrets (`storage/passwords`), reached at `server.rest_uri` with
-//! the request's `system_authtoken`, as DESIGN.md ("Where state lives") requires.
+//! the request's `system_authtoken`, as DESIGN.md ("Where state lives") requires; and MLTK's
+//! model files (`data/lookup-table-files`), reached with the caller's own session
+//! ([`CallerSession`]) so the caller's permissions apply.
 //!
 //! Layers, as in kube-rs: [`config`] (where and as whom, from the request) → [`transport`]
 //! (HTTP over hyper and rustls, with [`tls`]; time-bounded; failures are 503) → [`client`]
@@ -8,8 +10,9 @@
 //! client and splunkd-dev share; [`identity`] reads who a session key belongs to.
 //!
 //! Errors are [`crate::error::ApiError`]: splunkd unreachable or too slow → 503 naming the
-//! URI; a splunkd error reply → its own message with 400, 404 or 409 (a refused system token, 401/403, is 502),
-//! anything else 502. No error, log line or `Debug` output carries the token or a password.
+//! URI; a splunkd error reply → its own message with 400, 404 or 409 (a refused system token,
+//! 401/403, is 502; a 403 to a call made with the caller's session is the caller's 403),
+//! anything else 502. No error, log line or `Debug` output carries a token or a password.
 
 pub mod client;
 pub mod config;
@@ -19,7 +22,7 @@ pub mod names;
 pub mod tls;
 pub mod transport;
 
-pub use client::SplunkdClient;
-pub use config::SplunkdConfig;
+pub use client::{LookupFile, SplunkdClient};
+pub use config::{CallerSession, SplunkdConfig};
 pub use identity::CurrentContext;
 pub use transport::{HyperTransport, RestCall, RestReply, Transport};

@@ -32,6 +32,9 @@ pub struct RestCall {
     pub path_and_query: String,
     /// urlencoded form body for POST.
     pub form: Option<String>,
+    /// The caller's session token, for a call made as the caller (so splunkd applies the
+    /// caller's permissions); None sends the transport's own (system) token.
+    pub as_caller: Option<Secret>,
 }
 
 /// splunkd's answer: any status, the caller decides what it means. `Debug` leaves out the
@@ -50,6 +53,7 @@ impl std::fmt::Debug for RestCall {
             .field("method", &self.method)
             .field("path_and_query", &self.path_and_query)
             .field("form_bytes", &self.form.as_ref().map(String::len))
+            .field("as_caller", &self.as_caller.is_some())
             .finish()
     }
 }
@@ -107,13 +111,7 @@ impl HyperTransport {
         tls: rustls::ClientConfig,
     ) -> Result<HyperTransport, ApiError> {
         let base = base_uri(&config.rest_uri)?;
-        let mut auth = HeaderValue::from_str(&format!("Splunk {}", config.token.expose()))
-            .map_err(|_| {
-                ApiError::unavailable(
-                    "The system token from splunkd contains characters that cannot be sent in a header.",
-                )
-            })?;
-        auth.set_sensitive(true);
+        let auth = splunk_auth(&config.token, "The system token from splunkd")?;
         let client = crate::tls::https_client(tls, config.timeout, Some(Duration::from_secs(30)));
         Ok(HyperTransport {
             client,
@@ -128,10 +126,14 @@ impl HyperTransport {
     async fn exchange(&self, call: &RestCall) -> Result<RestReply, ApiError> {
         let uri = format!("{}{}", self.base, call.path_and_query);
         let body = call.form.clone().unwrap_or_default();
+        let auth = match &call.as_caller {
+            Some(token) => splunk_auth(token, "The caller's session token")?,
+            None => self.auth.clone(),
+        };
         let mut builder = hyper::Request::builder()
             .method(call.method.clone())
             .uri(&uri)
-            .header(AUTHORIZATION, self.auth.clone());
+            .header(AUTHORIZATION, auth);
         if call.form.is_some() {
             builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
@@ -157,9 +159,13 @@ impl HyperTransport {
             })?
             .to_bytes()
             .to_vec();
-        // An error reply may quote the request; make sure the token never travels further.
+        // An error reply may quote the request; make sure no token travels further.
         let body = if status >= 400 {
-            redact(body, self.token.expose().as_bytes())
+            let body = redact(body, self.token.expose().as_bytes());
+            match &call.as_caller {
+                Some(token) => redact(body, token.expose().as_bytes()),
+                None => body,
+            }
         } else {
             body
         };
@@ -199,6 +205,18 @@ impl Transport for HyperTransport {
             ))),
         }
     }
+}
+
+/// `Authorization: Splunk <token>`, marked sensitive; 503 naming `what` (never the token) when
+/// the token cannot be sent in a header.
+fn splunk_auth(token: &Secret, what: &str) -> Result<HeaderValue, ApiError> {
+    let mut auth = HeaderValue::from_str(&format!("Splunk {}", token.expose())).map_err(|_| {
+        ApiError::unavailable(format!(
+            "{what} contains characters that cannot be sent in a header."
+        ))
+    })?;
+    auth.set_sensitive(true);
+    Ok(auth)
 }
 
 /// `scheme://authority` of a usable splunkd URI (http or https, no path beyond `/`).
@@ -284,12 +302,17 @@ mod tests {
             method: Method::POST,
             path_and_query: "/p".into(),
             form: Some("password=hunter2".into()),
+            as_caller: Some(Secret::new("caller-tok")),
         };
         let reply = RestReply {
             status: 200,
             body: br#"{"clear_password":"hunter2"}"#.to_vec(),
         };
-        assert!(!format!("{call:?}{reply:?}").contains("hunter2"));
+        let text = format!("{call:?}{reply:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("caller-tok"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -369,3 +369,22 @@ pub fn driver_conf_calls(s: &DevServer) -> usize {
         .filter(|l| l.contains(" splunk-system-user ") && l.contains("/configs/conf-"))
         .count()
 }
+
+/// Writes MLTK's model file `__mlspl_<model>.mlmodel` the way `| fit ... into <model>` leaves
+/// it: shared in `app` (`owner` None) or private to `owner`, under the server's SPLUNK_HOME.
+/// Returns its path.
+pub fn seed_model(s: &DevServer, owner: Option<&str>, app: &str, model: &str) -> PathBuf {
+    let dir = match owner {
+        Some(user) => s
+            .home
+            .join("etc/users")
+            .join(user)
+            .join(app)
+            .join("lookups"),
+        None => s.home.join("etc/apps").join(app).join("lookups"),
+    };
+    std::fs::create_dir_all(&dir).expect("create a lookups directory");
+    let path = dir.join(format!("__mlspl_{model}.mlmodel"));
+    std::fs::write(&path, b"{\"algo\":\"LinearRegression\"}\n").expect("write a model file");
+    path
+}
