@@ -162,8 +162,11 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     assert_eq!(v["config"]["api_token"], "default_token");
     assert_eq!(v["config"]["jupyter_passwd"], "default_token");
     assert_eq!(v["config"]["container_enable_https"], "true");
-    assert!(v["config"].get("splunk_hec_token").is_none(), "not stored");
+    assert_eq!(v["config"]["splunk_hec_token"], "", "not stored");
     assert!(v["config"].get("is_docker").is_none());
+    // Settings never given are there, empty (a script indexes them).
+    assert_eq!(v["config"]["docker_network"], "");
+    assert_eq!(v["config"]["endpoint_hostname_external"], "");
 
     // A Kubernetes connection as form pairs.
     let r = admin_form(
@@ -236,7 +239,8 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     assert_eq!(v["config"]["min_memory"], "");
     assert_eq!(v["config"]["_stanza"]["user_token"], "default_token");
     assert_eq!(v["config"]["_stanza"]["aws_access_key_id"], "default_token");
-    assert!(v["config"]["_stanza"].get("client_key").is_none());
+    assert_eq!(v["config"]["_stanza"]["client_key"], "");
+    assert_eq!(v["config"]["_stanza"]["cpu_threshold_percent"], "");
     assert_eq!(v["config"]["_stanza"]["service_type"], "node_port");
     let r = get(&s, &json_path(&format!("{BASE}/docker")));
     assert_eq!(body(&r)["config"]["hpa_enabled"], json!(false));
@@ -251,6 +255,10 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     assert_eq!(v["config"]["docker_url"], "unix:///var/run/docker.sock");
     assert_eq!(v["config"]["docker_logging_splunk_token"], "default_token");
     assert_eq!(v["config"]["container_type"], "docker");
+    assert_eq!(
+        v["config"]["docker_network"], "",
+        "saved empty, read as empty"
+    );
     let r = get(&s, &json_path(&format!("{BASE}/kubernetes/prod-k8s")));
     assert_eq!(body(&r)["config"]["auth_mode"], "user-token");
     assert_eq!(body(&r)["config"]["user_token"], "default_token");
@@ -319,6 +327,16 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     assert_eq!(v["config"]["message"], "Stanza [kubernetes] cleared.");
     assert_eq!(v["config"]["cleared_data"]["connection_name"], "");
     assert_eq!(v["config"]["cleared_data"]["hpa_enabled"], "false");
+    assert_eq!(v["config"]["cleared_data"]["namespace"], "");
+    assert_eq!(
+        v["config"]["cleared_data"]["ingress_annotations"], "",
+        "a key never saved is listed too"
+    );
+    assert_eq!(v["config"]["cleared_data"]["user_token"], "");
+    assert_eq!(
+        v["config"]["result"],
+        "Docker configuration saved successfully under stanza [kubernetes]."
+    );
     let mut deleted: Vec<&str> = v["deleted_credentials"]
         .as_array()
         .unwrap()
@@ -353,8 +371,9 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
     // A deleted type can be created again.
     let r = admin_form(&s, "POST", &json_path(BASE), &k8s_pairs("second-k8s", &[]));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(
-        body(&r)["config"].get("user_token").is_none(),
+    assert_eq!(
+        body(&r)["config"]["user_token"],
+        "",
         "old secrets did not come back"
     );
 }
@@ -548,11 +567,18 @@ fn bad_input_gets_a_4xx_that_says_what_to_fix_and_changes_nothing() {
             json!({"api_token": "must-not-be-stored"}),
         ));
         assert_error(&r, 409, "already exists");
-        assert!(
-            body(&r)["message"].as_str().unwrap().contains("PUT"),
-            "{}",
-            r.body
-        );
+        let text = body(&r)["message"].as_str().unwrap_or_default().to_string();
+        for how in [
+            "PUT",
+            "is_edit",
+            "DELETE /mltk/container_connection/docker/d1",
+        ] {
+            assert!(text.contains(how), "{how}: {text}");
+        }
+        if name == "d2" {
+            // Another name: the toolkit replaced the connection; the 409 says how to.
+            assert!(text.contains("To replace it, delete it first"), "{text}");
+        }
     }
     // 404: an update of a name that is not the stored one, or of a type with no connection.
     assert_error(

@@ -296,6 +296,7 @@ fn the_shared_dev_container_uses_fixed_ports_and_keeps_its_record() {
     let dev = bed.data()["config"]["__dev__"].clone();
     assert_eq!(dev["id"], "", "the shipped record stays, emptied: {dev}");
     assert_eq!(dev["state"], "stopped");
+    assert_eq!(dev["status"], "Inactive");
     assert_eq!(bed.containers().len(), 1, "the PROD container is untouched");
 }
 
@@ -315,14 +316,20 @@ fn a_container_that_dies_shows_exited_then_missing() {
     assert_eq!(st.exit_code, 3);
     let row = bed.data()["config"]["doomed"].clone();
     assert_eq!(row["state"], "exited", "{row}");
-    assert_eq!(row["status"], "Exited");
+    assert_eq!(
+        row["status"], "Inactive",
+        "the toolkit UI's INACTIVE filter"
+    );
+    assert_eq!(row["phase"], "failed");
     assert_eq!(row["exit_code"], 3);
+    assert_eq!(row["last_failure"]["exit_code"], 3, "{row}");
     assert!(row["state_reason"].as_str().unwrap().contains("code 3"));
 
     // Removed behind the handler's back: missing, and stop still cleans up.
     docker(&["rm", "-f", &id]);
     let row = bed.data()["config"]["doomed"].clone();
     assert_eq!(row["state"], "missing", "{row}");
+    assert_eq!(row["status"], "Inactive");
     let r = bed.post("container_logs", &json!({"model": "doomed"}));
     assert_eq!(r.status, 404, "{}", r.body);
     assert!(first_message(&body(&r)).contains("no longer exists"));
@@ -401,7 +408,7 @@ fn logs_honour_tail_since_and_multibyte_lines() {
     assert!(
         entries("&tail=5&timestamps=false")
             .iter()
-            .all(|e| e.get("_time").is_none())
+            .all(|e| e["_time"] == "")
     );
 
     for (query, status) in [
@@ -824,6 +831,7 @@ fn oom_kills_and_unreadable_logs_are_named() {
     assert!(st.oom_killed, "{:?}", st.raw);
     let row = bed.data()["config"]["hog"].clone();
     assert_eq!(row["state"], "oom_killed", "{row}");
+    assert_eq!(row["status"], "Inactive");
     assert!(row["state_reason"].as_str().unwrap().contains("memory"));
 
     let r = bed.post("container_logs", &json!({"model": "mute"}));

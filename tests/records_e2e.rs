@@ -84,8 +84,16 @@ fn reads_group_count_and_list_the_catalog() {
     assert_eq!(config["m_prod"]["id"], "4f1c0ffee");
     assert_eq!(config["m_prod"]["image"], "mltk-container-golden-cpu:5.2.1");
     for (name, c) in config {
-        let expected = if c["id"] == "" { "stopped" } else { "unknown" };
-        assert_eq!(c["state"], expected, "{name}: {c:?}");
+        let (state, status) = if c["id"] == "" {
+            ("stopped", "Inactive")
+        } else {
+            ("unknown", "Unknown")
+        };
+        assert_eq!(c["state"], state, "{name}: {c:?}");
+        assert_eq!(c["status"], status, "{name}: {c:?}");
+        for key in ["mode", "image", "api_url", "jupyter_url", "mlflow_url"] {
+            assert!(c[key].is_string(), "{name} lacks {key}: {c:?}");
+        }
     }
     let warning = v["messages"][0]["text"].as_str().unwrap_or_default();
     assert!(warning.contains("No docker connection"), "{v}");

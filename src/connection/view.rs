@@ -100,28 +100,46 @@ pub fn present_secrets(
     out
 }
 
-/// The stanza as the API shows it: its non-secret keys of the spec in stanza order, then
-/// every secret that has a value as `default_token`. Secrets without a value are left out.
+/// The stanza as the API shows it: every key of the type's spec, in spec order, so a client
+/// can index any of them (the AI Toolkit returned keys saved empty as `""`): a setting's
+/// stored value or `""`; a secret as `default_token` when it has a value, else `""`. Keys the
+/// spec does not know for this type are never shown.
 pub fn masked_settings(
     spec: &Spec,
     ty: ContainerType,
     stanza: &Stanza,
     present: &BTreeSet<String>,
 ) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (k, v) in &stanza.entries {
-        if let Lookup::Known(key) = spec.lookup(ty, k)
-            && !key.is_secret()
-        {
-            out.insert(k.clone(), Value::String(v.clone()));
+    spec.keys_for(ty)
+        .map(|key| {
+            let value = match (key.is_secret(), present.contains(&key.name)) {
+                (true, true) => PLACEHOLDER,
+                (true, false) => "",
+                (false, _) => stanza.get(&key.name).unwrap_or_default(),
+            };
+            (key.name.clone(), Value::String(value.into()))
+        })
+        .collect()
+}
+
+/// The `updated_config` of a passed `POST /mltk/test_container_connection`: what the UI saves
+/// next. Every key of the type's spec: a setting as the request gave it (`""` when not given,
+/// as the AI Toolkit did), a secret as `default_token` when the connection has it (stored or
+/// just given), else `""`; `connection_name` is `""` when the request named none.
+pub fn tested_settings(
+    spec: &Spec,
+    ty: ContainerType,
+    given: &[(String, String)],
+    named: bool,
+    present: &BTreeSet<String>,
+) -> Map<String, Value> {
+    let mut stanza = Stanza::new(ty.as_str());
+    for (k, v) in given {
+        if named || k != "connection_name" {
+            stanza.set(k, v.clone());
         }
     }
-    for key in spec.secrets_for(ty) {
-        if present.contains(&key.name) {
-            out.insert(key.name.clone(), Value::String(PLACEHOLDER.into()));
-        }
-    }
-    out
+    masked_settings(spec, ty, &stanza, present)
 }
 
 /// The `config` of `GET /mltk/container_connection/{type}`: the cluster defaults as strings,
@@ -233,16 +251,17 @@ mod tests {
         assert_eq!(m["user_token"], PLACEHOLDER);
         assert_eq!(m["splunk_hec_token"], PLACEHOLDER);
         assert_eq!(m["jupyter_passwd"], PLACEHOLDER);
-        for absent in [
-            "client_key",
-            "is_kubernetes",
-            "docker_url",
-            "mystery",
-            "jupyter_password",
-            "api_token",
-        ] {
+        for absent in ["is_kubernetes", "docker_url", "mystery", "jupyter_password"] {
             assert!(!m.contains_key(absent), "{absent}");
         }
+        // Every key of the type is there, `""` when it has no value.
+        for key in spec.keys_for(ContainerType::Kubernetes) {
+            assert!(m[&key.name].is_string(), "{}", key.name);
+        }
+        assert_eq!(m["client_key"], "", "a secret without a value");
+        assert_eq!(m["api_token"], "");
+        assert_eq!(m["namespace"], "", "a setting never saved");
+        assert_eq!(m["description"], "");
     }
 
     #[test]
@@ -268,6 +287,10 @@ mod tests {
             assert_eq!(d["min_cpu"], "250m");
             assert_eq!(d["max_replicas"], "");
             assert_eq!(d["_stanza"]["cpu_threshold_percent"], "70");
+            assert_eq!(
+                d["_stanza"]["storage_class"], "",
+                "unsaved keys read as empty"
+            );
         }
     }
 
@@ -307,6 +330,36 @@ mod tests {
         assert_eq!(c["client_cert"], "");
         assert_eq!(c["auth_mode"], "", "kubernetes keys are empty for docker");
         assert_eq!(c["connection_name"], "d");
+    }
+
+    #[test]
+    fn a_tested_connection_lists_every_key_and_no_secret() {
+        let spec = spec().unwrap();
+        let given = vec![
+            ("connection_name".to_string(), "test".to_string()),
+            (
+                "docker_url".to_string(),
+                "unix:///var/run/docker.sock".to_string(),
+            ),
+        ];
+        let c = tested_settings(
+            spec,
+            ContainerType::Docker,
+            &given,
+            false,
+            &set(&["api_token"]),
+        );
+        for key in spec.keys_for(ContainerType::Docker) {
+            assert!(c[&key.name].is_string(), "{}", key.name);
+        }
+        assert_eq!(c["docker_url"], "unix:///var/run/docker.sock");
+        assert_eq!(c["docker_network"], "");
+        assert_eq!(c["connection_name"], "", "the stand-in name is not shown");
+        assert_eq!(c["api_token"], PLACEHOLDER);
+        assert_eq!(c["jupyter_passwd"], "");
+        assert!(!c.contains_key("auth_mode"));
+        let c = tested_settings(spec, ContainerType::Docker, &given, true, &set(&[]));
+        assert_eq!(c["connection_name"], "test");
     }
 
     #[test]

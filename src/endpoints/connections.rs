@@ -154,8 +154,10 @@ async fn save(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     let current = read_stanza(&store, ty).await?;
     match (plan.update, configured_name(&current)) {
         (false, Some(existing)) => {
-            return Err(ApiError::conflict(format!(
-                "The {ty} connection {existing:?} already exists (one connection per type): update it with PUT /mltk/container_connection (or POST with is_edit=true), or delete it first with DELETE /mltk/container_connection/{ty}/<name>."
+            return Err(ApiError::conflict(create_conflict(
+                ty,
+                existing,
+                &plan.connection_name,
             )));
         }
         (true, Some(existing)) if existing != plan.connection_name => {
@@ -200,7 +202,7 @@ async fn save(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     }
     Ok(Outcome::ok(json!({
         "message": "Container configurations updated successfully",
-        "result": format!("Docker configuration saved successfully under stanza [{ty}]."),
+        "result": saved_text(ty),
         "status": "success",
         "container_type": ty.as_str(),
         "connection_name": plan.connection_name,
@@ -270,6 +272,7 @@ async fn delete(
             deleted.push(user);
         }
     }
+    let spec = spec::spec()?;
     let defaults = shipped_stanza(spec::shipped_defaults()?, ty);
     let reset = build_reset(&stanza, &defaults);
     if !reset.is_empty() {
@@ -284,16 +287,25 @@ async fn delete(
             running.join(", ")
         )));
     }
-    let cleared: Map<String, Value> = reset
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
+    // Every key as it is now (the toolkit listed each cleared key with `""`; here a key with
+    // a shipped default reads as that default), then stray keys the reset cleared.
+    let mut after = stanza.clone();
+    for (k, v) in &reset {
+        after.set(k, v.clone());
+    }
+    let mut cleared: Map<String, Value> = masked_settings(spec, ty, &after, &BTreeSet::new());
+    for (k, v) in &reset {
+        cleared
+            .entry(k.clone())
+            .or_insert_with(|| Value::String(v.clone()));
+    }
     Ok(Outcome::ok(json!({
         "message": "Container configuration deleted successfully",
         "config": {
             "status": "success",
             "message": format!("Stanza [{ty}] cleared."),
             "cleared_data": cleared,
+            "result": saved_text(ty),
         },
         "status": "success",
         "container_type": ty.as_str(),
@@ -302,6 +314,35 @@ async fn delete(
         "still_running": running,
         "messages": messages,
     })))
+}
+
+/// The toolkit's `result` of a write to a type's stanza (its wording, for every type).
+fn saved_text(ty: ContainerType) -> String {
+    format!("Docker configuration saved successfully under stanza [{ty}].")
+}
+
+/// The 409 of a create while the type has a connection. The AI Toolkit silently replaced a
+/// connection of another name; here the caller is told how to do it on purpose.
+fn create_conflict(ty: ContainerType, existing: &str, wanted: &str) -> String {
+    let delete = format!(
+        "DELETE /mltk/container_connection/{ty}/{}",
+        existing.replace(' ', "%20")
+    );
+    if existing == wanted {
+        format!(
+            "Connection name '{wanted}' already exists for cluster '{ty}': to change its \
+             settings, edit it with PUT /mltk/container_connection (or POST with is_edit=true), \
+             or delete it first with {delete}."
+        )
+    } else {
+        format!(
+            "The {ty} connection '{existing}' already exists (one connection per type), so \
+             '{wanted}' cannot be created beside it. To replace it, delete it first with \
+             {delete} and create '{wanted}' again; to keep it under its name and change its \
+             settings, edit it with PUT /mltk/container_connection (or POST with is_edit=true) \
+             and connection_name='{existing}'."
+        )
+    }
 }
 
 /// A container type from the URL path; an unknown one is a 404 (no such resource).

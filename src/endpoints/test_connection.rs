@@ -13,6 +13,7 @@ use crate::conffile::Stanza;
 use crate::connection::CONF;
 use crate::connection::spec;
 use crate::connection::validate::plan_save;
+use crate::connection::view::tested_settings;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::image::{self, Catalog};
 use crate::names::ContainerType;
@@ -21,7 +22,8 @@ use crate::protocol::request::Request;
 use crate::runtime::docker::diagnose::diagnose;
 use crate::runtime::secrets::Secrets;
 use crate::service::Context;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Default bound of the whole test.
@@ -164,12 +166,10 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
     {
         messages.push(warn(&format!("{}: {} {}", s.name, s.detail, s.hint)));
     }
-    let updated: Map<String, Value> = plan
-        .settings
-        .iter()
-        .filter(|(k, _)| named || k != "connection_name")
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
+    let mut present: BTreeSet<String> = stored_names.into_iter().collect();
+    present.extend(plan.secrets.iter().map(|(k, _)| k.clone()));
+    present.insert("api_token".into());
+    let updated = tested_settings(spec, ty, &plan.settings, named, &present);
     Ok(Outcome::ok(json!({
         "message": "Container configurations validated successfully",
         "updated_config": updated,

@@ -85,13 +85,36 @@ pub fn records(stanzas: Vec<Stanza>) -> Vec<Stanza> {
         .collect()
 }
 
-/// A record's keys as a JSON object, in stored order.
+/// The keys the AI Toolkit's record replies always carry (its `dsdl_container.conf` layout);
+/// its UI and scripts index them directly, so a missing one reads as `""`, never as absent.
+pub const TOOLKIT_KEYS: &[&str] = &[
+    "id",
+    "mode",
+    "cluster",
+    "image",
+    "runtime",
+    "api_url",
+    "api_url_external",
+    "jupyter_url",
+    "tensorboard_url",
+    "spark_url",
+    "mlflow_url",
+    "status",
+];
+
+/// A record's keys as a JSON object, in stored order, then any of [`TOOLKIT_KEYS`] it lacks
+/// as `""`.
 pub fn content(record: &Stanza) -> Map<String, Value> {
-    record
+    let mut out: Map<String, Value> = record
         .entries
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect()
+        .collect();
+    for k in TOOLKIT_KEYS {
+        out.entry(*k)
+            .or_insert_with(|| Value::String(String::new()));
+    }
+    out
 }
 
 /// `config` of `GET container_logs`: records by mode (`DEV`, `PROD`) and by whether an
@@ -305,6 +328,19 @@ mod tests {
         assert_eq!(names("INACTIVE"), ["__dev__", "m_prod"]);
         assert_eq!(modeless, ["__dev__", "m_odd"]);
         assert_eq!(g["DEV"]["m_dev"]["id"], "abc");
+    }
+
+    #[test]
+    fn every_toolkit_key_is_in_a_reply_even_when_not_stored() {
+        let c = content(&rec("m", &[("mode", "PROD"), ("extra", "x")]));
+        for k in TOOLKIT_KEYS {
+            assert!(c[*k].is_string(), "{k}");
+        }
+        assert_eq!(c["mode"], "PROD");
+        assert_eq!(c["api_url"], "");
+        assert_eq!(c["extra"], "x");
+        let (g, _) = groups(&sample());
+        assert_eq!(g["INACTIVE"]["m_prod"]["jupyter_url"], "");
     }
 
     #[test]

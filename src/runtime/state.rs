@@ -82,63 +82,91 @@ pub fn recorded_problem(
     }
 }
 
-/// One row of `container_data`: the stored keys, then `state`, `status` (Active only when
-/// the probe passed now) and what explains them.
+/// `status` when the container's API answers now.
+pub const ACTIVE: &str = "Active";
+/// `status` of a running container whose API does not answer (yet): the toolkit probe's word.
+pub const WAITING: &str = "Waiting for Url to start";
+/// `status` of a record without a running container (none recorded, gone, exited, killed).
+pub const INACTIVE: &str = "Inactive";
+/// `status` when the container's state could not be checked.
+pub const UNKNOWN: &str = "Unknown";
+
+/// One row of `container_data`: the stored keys, then `status` in the AI Toolkit UI's
+/// vocabulary (its views filter on `status` lower-cased: "active", or "inactive"/"unknown"),
+/// and the richer truth beside it: `state` (the engine's word, or stopped/missing/unknown),
+/// `phase` and `phase_reason`, `state_reason`, `exit_code` and `last_failure`.
 pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, Value> {
     let mut c = content(record);
-    let (state, status, reason): (String, &str, String) = match live {
-        Live::NoContainer => ("stopped".into(), "Stopped", String::new()),
+    // The live phase; `None` keeps the stored one, which was true when it was written.
+    let (state, status, phase, reason): (String, &str, Option<&str>, String) = match live {
+        Live::NoContainer => ("stopped".into(), INACTIVE, None, String::new()),
         Live::Missing => (
             "missing".into(),
-            "Missing",
+            INACTIVE,
+            Some("failed"),
             "the container recorded for this model no longer exists on the engine; start the \
              model again, or stop it to clear the record"
                 .into(),
         ),
-        Live::Unchecked(why) => ("unknown".into(), "Unknown", why.clone()),
+        Live::Unchecked(why) => ("unknown".into(), UNKNOWN, None, why.clone()),
         Live::Seen(o) if o.state == "running" => match probe {
-            Some(p) if p.ok => ("running".into(), "Active", String::new()),
+            Some(p) if p.ok => ("running".into(), ACTIVE, Some("ready"), String::new()),
             Some(p) => (
                 "running".into(),
-                "Waiting for Url to start",
+                WAITING,
+                Some("starting"),
                 p.detail.clone(),
             ),
             None => (
                 "running".into(),
-                "Waiting for Url to start",
+                WAITING,
+                Some("starting"),
                 "not probed".into(),
             ),
         },
         Live::Seen(o) if o.oom_killed => (
             "oom_killed".into(),
-            "Exited",
+            INACTIVE,
+            Some("failed"),
             "the container ran out of memory and was killed".into(),
         ),
         Live::Seen(o) if o.state == "exited" || o.state == "dead" => (
             o.state.clone(),
-            "Exited",
+            INACTIVE,
+            Some("failed"),
             match o.exit_code {
                 Some(code) => format!("the container exited with code {code}"),
                 None => "the container is not running".into(),
             },
         ),
-        Live::Seen(o) => (o.state.clone(), "Waiting for Url to start", String::new()),
+        // created, restarting, paused, removing: on its way up or down, not serving.
+        Live::Seen(o) => (o.state.clone(), WAITING, Some("starting"), String::new()),
     };
-    if let Live::Seen(o) = live
-        && let Some(code) = o.exit_code.filter(|_| o.state != "running")
-    {
+    let exit_code = match live {
+        Live::Seen(o) if o.state != "running" => o.exit_code,
+        _ => None,
+    };
+    if let Some(code) = exit_code {
         c.insert("exit_code".into(), Value::from(code));
     }
-    // The stored phase was true when the record was written; the live one replaces it.
-    let phase = match (live, status) {
-        (Live::Unchecked(_) | Live::NoContainer, _) => None,
-        (_, "Active") => Some("ready"),
-        (_, "Waiting for Url to start") => Some("starting"),
-        _ => Some("failed"),
-    };
     if let Some(phase) = phase {
         c.insert("phase".into(), Value::String(phase.into()));
         c.insert("phase_reason".into(), Value::String(reason.clone()));
+    }
+    // The last failure, live or stored (a start that failed leaves phase=failed behind).
+    if c.get("phase").and_then(Value::as_str) == Some("failed") {
+        let why = c
+            .get("phase_reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+            .map_or_else(|| reason.clone(), str::to_string);
+        let mut failure = Map::new();
+        failure.insert("state".into(), Value::String(state.clone()));
+        failure.insert("reason".into(), Value::String(why));
+        if let Some(code) = exit_code {
+            failure.insert("exit_code".into(), Value::from(code));
+        }
+        c.insert("last_failure".into(), Value::Object(failure));
     }
     c.insert("state".into(), Value::String(state));
     c.insert("status".into(), Value::String(status.into()));
@@ -186,6 +214,24 @@ mod tests {
         }
     }
 
+    /// The AI Toolkit UI's filter of a `container_data` row: its table shows
+    /// `status || (api_url ? 'Active' : 'Unknown')` and filters that word lower-cased, ACTIVE on
+    /// "active", INACTIVE on "inactive" or "unknown". `Some(true)` is ACTIVE, `Some(false)`
+    /// INACTIVE, `None` neither (a container still waiting for its URL, as with the toolkit).
+    fn ui_filter(row: &Map<String, Value>) -> Option<bool> {
+        let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default();
+        let shown = match text("status") {
+            "" if text("api_url").is_empty() => UNKNOWN,
+            "" => ACTIVE,
+            s => s,
+        };
+        match shown.to_ascii_lowercase().as_str() {
+            "active" => Some(true),
+            "inactive" | "unknown" => Some(false),
+            _ => None,
+        }
+    }
+
     fn rec(id: &str) -> Stanza {
         Stanza::from_pairs("m", &[("id", id), ("status", "Active"), ("phase", "ready")])
     }
@@ -221,9 +267,16 @@ mod tests {
         );
         assert_eq!(
             (r["state"].as_str(), r["status"].as_str()),
-            (Some("exited"), Some("Exited"))
+            (Some("exited"), Some(INACTIVE))
         );
         assert_eq!(r["exit_code"], 3);
+        assert_eq!(r["last_failure"]["exit_code"], 3);
+        assert_eq!(r["last_failure"]["state"], "exited");
+        assert!(
+            r["last_failure"]["reason"]
+                .as_str()
+                .is_some_and(|t| t.contains("code 3"))
+        );
         let r = row(&rec("x"), &find(&rec("bbbbbbbbbbbbbbbb"), &c), None);
         assert_eq!(r["state"], "oom_killed");
         let r = row(&rec("x"), &find(&rec("cccc"), &c), None);
@@ -235,9 +288,72 @@ mod tests {
             (r["state"].as_str(), r["phase"].as_str()),
             (Some("unknown"), Some("ready"))
         );
+        assert_eq!(r["status"], UNKNOWN);
+        assert!(r.get("last_failure").is_none());
         // A short id never matches by prefix, not even a 12-character one.
         assert!(matches!(find(&rec("aaaa"), &c), Live::Missing));
         assert!(matches!(find(&rec("aaaaaaaaaaaa"), &c), Live::Missing));
+    }
+
+    #[test]
+    fn status_words_land_in_the_toolkit_ui_filters() {
+        let c = [
+            obs("aaaaaaaaaaaaaaaa", "running", None, false),
+            obs("bbbbbbbbbbbbbbbb", "exited", Some(0), false),
+            obs("cccccccccccccccc", "exited", Some(137), true),
+            obs("dddddddddddddddd", "dead", None, false),
+        ];
+        let ok = Probe {
+            ok: true,
+            detail: String::new(),
+        };
+        let bad = Probe {
+            ok: false,
+            detail: "refused".into(),
+        };
+        let filter = |id: &str, probe: Option<&Probe>| {
+            let r = row(&rec(id), &find(&rec(id), &c), probe);
+            (r["status"].as_str().map(str::to_string), ui_filter(&r))
+        };
+        let s = |w: &str| Some(w.to_string());
+        assert_eq!(
+            filter("aaaaaaaaaaaaaaaa", Some(&ok)),
+            (s(ACTIVE), Some(true))
+        );
+        // Running but not answering: the toolkit's own word, in neither filter (as there).
+        assert_eq!(filter("aaaaaaaaaaaaaaaa", Some(&bad)), (s(WAITING), None));
+        for id in [
+            "bbbbbbbbbbbbbbbb",
+            "cccccccccccccccc",
+            "dddddddddddddddd",
+            "gone",
+            "",
+        ] {
+            assert_eq!(filter(id, None), (s(INACTIVE), Some(false)), "{id:?}");
+        }
+        let r = row(&rec("x"), &Live::Unchecked("engine down".into()), None);
+        assert_eq!(ui_filter(&r), Some(false));
+        // A stopped dev record (keys emptied) reads inactive, with every toolkit key present.
+        let dev = Stanza::from_pairs("__dev__", &[("id", ""), ("mode", "")]);
+        let r = row(&dev, &find(&dev, &c), None);
+        assert_eq!(
+            (r["status"].as_str(), ui_filter(&r)),
+            (Some(INACTIVE), Some(false))
+        );
+        assert_eq!(r["api_url"], "");
+        assert!(r.get("last_failure").is_none());
+        // A start that failed before a container existed keeps its stored reason.
+        let failed = Stanza::from_pairs(
+            "m",
+            &[
+                ("id", ""),
+                ("phase", "failed"),
+                ("phase_reason", "pull denied"),
+            ],
+        );
+        let r = row(&failed, &find(&failed, &c), None);
+        assert_eq!(r["last_failure"]["reason"], "pull denied");
+        assert_eq!(r["last_failure"]["state"], "stopped");
     }
 
     #[test]
