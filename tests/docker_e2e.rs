@@ -1191,7 +1191,7 @@ fn reserved_names_network_modes_and_wide_ports_are_refused() {
         "docker",
         &[("docker_network", "host")],
     );
-    let r = bed.start("m1", &name, "PROD");
+    let r = bed.start("ports1", &name, "PROD");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(
         first_message(&body(&r)).contains("network mode"),
@@ -1216,7 +1216,7 @@ fn reserved_names_network_modes_and_wide_ports_are_refused() {
         ]);
         out.trim().to_string()
     };
-    let r = bed.start("m1", &name, "DEV");
+    let r = bed.start("ports1", &name, "DEV");
     assert_eq!(r.status, 200, "{}", r.body);
     let id = started_id(&r);
     assert_eq!(
@@ -1230,7 +1230,7 @@ fn reserved_names_network_modes_and_wide_ports_are_refused() {
             .unwrap_or_default()
             .contains("localhost")
     );
-    assert_eq!(bed.stop("m1").status, 200);
+    assert_eq!(bed.stop("ports1").status, 200);
     // With an external host name for users, the ports are published for them.
     common::devserver::update_stanza(
         &bed.s,
@@ -1238,7 +1238,7 @@ fn reserved_names_network_modes_and_wide_ports_are_refused() {
         "docker",
         &[("endpoint_hostname_external", "dsdl.example.com")],
     );
-    let r = bed.start("m2", &name, "PROD");
+    let r = bed.start("ports2", &name, "PROD");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(host_ips(&started_id(&r)), "[]", "every interface");
 }

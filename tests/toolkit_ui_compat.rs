@@ -341,6 +341,20 @@ fn the_toolkit_ui_reads_what_it_expects_from_every_reply() {
     );
     assert_eq!(v["container_status"]["counts"]["active"], 0, "{v}");
 
+    // deleteModels(name): the table's Delete on a model row (hidden for __dev__ and Active
+    // rows) deletes the MLTK model, as the toolkit's handler does.
+    let model_file = common::devserver::seed_model(&s, None, "dsdl_handler", "ui_model");
+    let what = "deleteModels";
+    let v = call(&s, what, "DELETE", "start_container/ui_model", None);
+    has(what, &v, "/message", Kind::Str);
+    assert_eq!(has(what, &v, "/status", Kind::Str), "success");
+    assert_eq!(has(what, &v, "/delete_data/status", Kind::Str), "deleted");
+    assert_eq!(
+        has(what, &v, "/delete_data/container_id", Kind::Str),
+        "ui_model"
+    );
+    assert!(!model_file.exists(), "{what}: the model file is gone");
+
     // deleteContainerConnection('/docker/<name>').
     let what = "deleteContainerConnection";
     let v = call(

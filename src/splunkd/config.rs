@@ -62,20 +62,16 @@ impl SplunkdConfig {
     /// is a 403 (the capability cannot be checked), a missing URI a 503.
     pub fn for_caller(req: &Request, config: &DriverConfig) -> Result<SplunkdConfig, ApiError> {
         let rest_uri = rest_uri(req, "the caller's capabilities cannot be checked")?;
-        let token = req
-            .session
-            .as_ref()
-            .and_then(|s| s.authtoken.as_ref())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorKind::Forbidden,
-                    "splunkd sent no session key (session.authtoken) with this request, so the caller's capabilities cannot be checked; set passSession = true in this handler's restmap.conf stanza.",
-                )
-            })?;
+        // Without the key nothing can be shown to be allowed: refused (403), not unavailable.
+        let caller = CallerSession::from_request(req).map_err(|_| {
+            ApiError::new(
+                ErrorKind::Forbidden,
+                "splunkd sent no session key (session.authtoken) with this request, so the caller's capabilities cannot be checked; set passSession = true in this handler's restmap.conf stanza.",
+            )
+        })?;
         Ok(SplunkdConfig {
             rest_uri: rest_uri.to_string(),
-            token: token.clone(),
+            token: caller.token,
             app: config.app.clone(),
             ca_file: config.splunkd_ca.clone(),
             timeout: DEFAULT_TIMEOUT,
