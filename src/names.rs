@@ -218,6 +218,48 @@ pub fn runtime_name(model: &str) -> String {
     }
 }
 
+/// Longest label value Kubernetes accepts.
+pub const MAX_LABEL_VALUE: usize = 63;
+
+/// Whether `v` is a valid Kubernetes label value: empty, or at most 63 of `A-Z a-z 0-9 - _ .`
+/// beginning and ending with a letter or digit. Docker takes any string, so a value valid here
+/// is valid on both runtimes and may be selected on.
+pub fn is_label_value(v: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    v.len() <= MAX_LABEL_VALUE
+        && v.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+        && (v.is_empty() || (v.starts_with(alnum) && v.ends_with(alnum)))
+}
+
+/// A selector label value for `raw` (a model name), valid on both runtimes
+/// ([`is_label_value`]): its characters allowed in label values (others become `-`), cut and
+/// trimmed to letters or digits at both ends, then `-` and 16 hex digits of its SHA-256. The
+/// same name always gives the same value, and the hash keeps names that sanitise alike
+/// (`__dev__` and `dev`, two long names with a common start) apart, as [`runtime_name`] does.
+pub fn label_value(raw: &str) -> String {
+    use sha2::{Digest, Sha256};
+    const HASH_HEX: usize = 16;
+    let hash = hex(&Sha256::digest(raw.as_bytes())[..HASH_HEX / 2]);
+    let mut base: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    // ASCII only by now, so cutting by bytes cuts between characters.
+    base.truncate(MAX_LABEL_VALUE - 1 - HASH_HEX);
+    let base = base.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if base.is_empty() {
+        hash
+    } else {
+        format!("{base}-{hash}")
+    }
+}
+
 /// Lowercase hex of bytes (hashes in labels, names and salts).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -377,6 +419,79 @@ mod tests {
         assert_ne!(runtime_name("My_Model"), runtime_name("my-model"));
         assert!(runtime_name("__dev__").starts_with("mltk-dev-"));
         assert_eq!(runtime_name(&long).len(), 63);
+    }
+
+    #[test]
+    fn label_values_are_checked_as_kubernetes_does() {
+        let max = "a".repeat(63);
+        for ok in [
+            "",
+            "a",
+            "9",
+            "My.Model_1",
+            "a-b_c.d",
+            "dsdl-handler",
+            max.as_str(),
+        ] {
+            assert!(is_label_value(ok), "{ok:?}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "__dev__",
+            "_a",
+            "a_",
+            "-a",
+            "a.",
+            "a b",
+            "a/b",
+            "mod\u{e8}le",
+            long.as_str(),
+        ] {
+            assert!(!is_label_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn label_values_keep_the_name_readable_and_distinct() {
+        let dev = label_value("__dev__");
+        assert!(dev.starts_with("dev-") && dev.len() == 4 + 16, "{dev}");
+        assert!(label_value("My.Model_1").starts_with("My.Model_1-"));
+        assert_ne!(label_value("__dev__"), label_value("dev"));
+        assert_ne!(label_value("My_Model"), label_value("my_model"));
+        let (a, b) = ("x".repeat(99) + "a", "x".repeat(99) + "b");
+        assert_ne!(label_value(&a), label_value(&b));
+        assert_eq!(label_value(&a).len(), 63);
+        assert_eq!(label_value("___").len(), 16);
+    }
+
+    proptest::proptest! {
+        /// Any string (model names are a subset) gives a valid value, always the same one.
+        #[test]
+        fn any_name_gives_a_valid_label_value(raw in "\\PC{0,120}") {
+            let v = label_value(&raw);
+            proptest::prop_assert!(is_label_value(&v), "{:?} -> {:?}", raw, v);
+            proptest::prop_assert_eq!(&v, &label_value(&raw));
+        }
+
+        /// Two different model names never share a value.
+        #[test]
+        fn different_names_give_different_label_values(
+            a in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}",
+            b in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}",
+        ) {
+            proptest::prop_assume!(a != b);
+            proptest::prop_assert_ne!(label_value(&a), label_value(&b));
+        }
+
+        /// Nor do names that sanitise and cut alike (underscores, dots, long common starts).
+        #[test]
+        fn names_that_sanitise_alike_get_different_label_values(
+            a in "[_a.-]{1,100}",
+            b in "[_a.-]{1,100}",
+        ) {
+            proptest::prop_assume!(a != b);
+            proptest::prop_assert_ne!(label_value(&a), label_value(&b));
+        }
     }
 
     #[test]
