@@ -15,7 +15,7 @@ use crate::model::record::{self, DEV_RECORD, Removal, emptying, running_id};
 use crate::names;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
-use crate::runtime::plan::label;
+use crate::runtime::plan;
 use crate::service::Context;
 use crate::splunkd::SplunkdClient;
 use serde_json::{Value, json};
@@ -88,7 +88,7 @@ async fn stop_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
 }
 
 /// Stops and removes every container of `model` this search head manages: the one its
-/// record names and any found by the model label. Returns the removed ids and messages;
+/// record names and any found by the model's labels ([`plan::model_filters`]). Returns the removed ids and messages;
 /// 404 when there is no Docker connection to reach them through, 409 when the record's
 /// container belongs to another search head.
 pub async fn stop_model(
@@ -128,9 +128,15 @@ pub async fn stop_model(
             _ => ids.push(c.observed.id),
         }
     }
-    for c in engine.list_labelled(label::MODEL, model).await? {
-        if c.manager_id.as_deref() == Some(manager.as_str()) && !ids.contains(&c.id) {
-            ids.push(c.id);
+    // Under this label schema's selector and the first release's model label.
+    for (key, value) in plan::model_filters(model) {
+        for c in engine.list_labelled(key, &value).await? {
+            if c.manager_id.as_deref() == Some(manager.as_str())
+                && c.model.as_deref() == Some(model)
+                && !ids.contains(&c.id)
+            {
+                ids.push(c.id);
+            }
         }
     }
     let mut removed = Vec::new();

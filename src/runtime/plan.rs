@@ -20,25 +20,52 @@ use std::fmt;
 use std::time::Duration;
 
 /// Label keys: the AI Toolkit's (kept so existing containers are found) and this handler's.
+///
+/// Schema 2 splits them by what their values may be. [`SELECTORS`] hold valid Kubernetes
+/// label values (at most 63 characters, letters or digits at both ends) and are what
+/// containers are found by; [`ANNOTATIONS`] hold values that may be anything (the raw model
+/// name, the full spec hash): labels on Docker, which takes any value, annotations on
+/// Kubernetes. Schema 1 (the first release) had no `model-key` or `spec-id` and is still read:
+/// its `model` and `spec-sha256` mean what they mean in schema 2.
 pub mod label {
     /// The toolkit's marker of a managed container (value empty).
     pub const LEGACY_CONTAINER: &str = "mltk_container";
-    /// The toolkit's model label.
+    /// The toolkit's model label (the raw name, as the toolkit writes it on Docker).
     pub const LEGACY_MODEL: &str = "mltk_model";
     /// Who manages the container.
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// The value of [`MANAGED_BY`].
     pub const MANAGER: &str = "dsdl-handler";
-    /// The search head that started it (splunkd's server guid): nobody else touches it.
+    /// The search head that started it (splunkd's server guid, a UUID): nobody else touches it.
     pub const MANAGER_ID: &str = "com.splunk.mltk/manager-id";
+    /// The model's selector ([`crate::names::label_value`] of its name): what a model's
+    /// containers are found by. Schema 2.
+    pub const MODEL_KEY: &str = "com.splunk.mltk/model-key";
     /// The model name as given.
     pub const MODEL: &str = "com.splunk.mltk/model";
     /// `dev` or `prod`.
     pub const MODE: &str = "com.splunk.mltk/mode";
-    /// Hash of what makes two starts the same (image, mode, GPU).
+    /// The spec hash cut to a valid label value ([`super::spec_id`]). Schema 2.
+    pub const SPEC_ID: &str = "com.splunk.mltk/spec-id";
+    /// Hash of what makes two starts the same (image, mode, GPU), in full: 64 hex digits.
     pub const SPEC: &str = "com.splunk.mltk/spec-sha256";
     /// Version of this label scheme.
     pub const SCHEMA: &str = "com.splunk.mltk/schema";
+    /// The [`SCHEMA`] value written now.
+    pub const SCHEMA_VERSION: &str = "2";
+    /// Keys whose values are valid label values on both runtimes: labels everywhere.
+    pub const SELECTORS: &[&str] = &[
+        LEGACY_CONTAINER,
+        MANAGED_BY,
+        MANAGER_ID,
+        MODEL_KEY,
+        MODE,
+        SPEC_ID,
+        SCHEMA,
+    ];
+    /// Keys whose values may be anything: labels on Docker, annotations on Kubernetes (where
+    /// the toolkit's own model label is `mltk-model` with a cleaned value); never selected on.
+    pub const ANNOTATIONS: &[&str] = &[LEGACY_MODEL, MODEL, SPEC];
 }
 
 /// DEV or PROD.
@@ -341,21 +368,40 @@ pub fn spec_hash(image_ref: &str, mode: Mode, gpu: bool) -> String {
     ))
 }
 
-/// The labels of a container started for `model` by `manager_id`.
+/// The spec hash cut to its first 40 hex digits (160 bits, as many as a git object id): a
+/// valid label value, unlike the 64 digits of the full hash.
+pub fn spec_id(spec: &str) -> &str {
+    spec.get(..40).unwrap_or(spec)
+}
+
+/// The labels (schema 2) of a container started for `model` by `manager_id`.
 pub fn labels(model: &str, manager_id: &str, mode: Mode, spec: &str) -> BTreeMap<String, String> {
     [
         (label::LEGACY_CONTAINER, ""),
         (label::LEGACY_MODEL, model),
         (label::MANAGED_BY, label::MANAGER),
         (label::MANAGER_ID, manager_id),
+        (label::MODEL_KEY, &names::label_value(model)),
         (label::MODEL, model),
         (label::MODE, &mode.as_str().to_ascii_lowercase()),
+        (label::SPEC_ID, spec_id(spec)),
         (label::SPEC, spec),
-        (label::SCHEMA, "1"),
+        (label::SCHEMA, label::SCHEMA_VERSION),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// The label filters that find a model's containers, each on its own: the schema-2 selector,
+/// then the raw model label, which containers started before the upgrade (schema 1) carry and
+/// Docker ones of schema 2 still do. A container found must also name `model` in
+/// [`label::MODEL`], so a name that looks like another model's selector finds nothing.
+pub fn model_filters(model: &str) -> [(&'static str, String); 2] {
+    [
+        (label::MODEL_KEY, names::label_value(model)),
+        (label::MODEL, model.to_string()),
+    ]
 }
 
 /// How a container already under the model's runtime name relates to a start.
@@ -374,7 +420,8 @@ pub enum Existing {
 }
 
 /// Classifies a container found under the model's runtime name from its manager-id and
-/// spec labels and its state.
+/// spec labels (`label_of` reads labels and annotations alike) and its state. The full spec
+/// hash decides, as both schemas carry it; [`label::SPEC_ID`] only when it is missing.
 pub fn existing(
     label_of: impl Fn(&str) -> Option<String>,
     state: &str,
@@ -384,7 +431,10 @@ pub fn existing(
     if label_of(label::MANAGER_ID).as_deref() != Some(manager) {
         return Existing::Foreign;
     }
-    let same = label_of(label::SPEC).as_deref() == Some(spec);
+    let same = match label_of(label::SPEC) {
+        Some(full) => full == spec,
+        None => label_of(label::SPEC_ID).as_deref() == Some(spec_id(spec)),
+    };
     match state {
         "created" => Existing::InProgress,
         "running" | "paused" | "restarting" if same => Existing::Running,
@@ -722,6 +772,104 @@ mod tests {
         f.phase = Phase::Ready;
         assert_eq!(get(&f.pairs(), "status"), "Active");
         assert_eq!(get(&f.pairs(), "runtime"), "");
+    }
+
+    /// The labels the first release (schema 1) put on a container, as they are on engines
+    /// now.
+    fn schema1(model: &str, manager: &str, mode: &str, spec: &str) -> BTreeMap<String, String> {
+        [
+            (label::LEGACY_CONTAINER, ""),
+            ("mltk_model", model),
+            ("app.kubernetes.io/managed-by", "dsdl-handler"),
+            ("com.splunk.mltk/manager-id", manager),
+            ("com.splunk.mltk/model", model),
+            ("com.splunk.mltk/mode", mode),
+            ("com.splunk.mltk/spec-sha256", spec),
+            ("com.splunk.mltk/schema", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn selector_labels_are_valid_on_both_runtimes() {
+        let guid = "8E4D1C52-3B6A-4F0E-9B7D-2A1C5E6F7A8B";
+        let spec = spec_hash("r/i:1", Mode::Dev, false);
+        let long = format!("_{}", "Ab.".repeat(33));
+        for model in ["__dev__", "My.Model_1", "m", long.as_str()] {
+            let l = labels(model, guid, Mode::Dev, &spec);
+            for (k, v) in &l {
+                let selector = label::SELECTORS.contains(&k.as_str());
+                assert_ne!(
+                    selector,
+                    label::ANNOTATIONS.contains(&k.as_str()),
+                    "{k} is one or the other"
+                );
+                if selector {
+                    assert!(names::is_label_value(v), "{model}: {k}={v}");
+                }
+            }
+            assert_eq!(l[label::MODEL_KEY], names::label_value(model));
+            assert_eq!(l[label::MODEL], model);
+            assert_eq!(l[label::SPEC], spec);
+            assert_eq!(l[label::SPEC_ID], spec[..40]);
+            assert_eq!(l[label::SCHEMA], "2");
+        }
+        // The first release's values: a model label and a spec label no selector may use.
+        let old = schema1("__dev__", guid, "dev", &spec);
+        assert!(!names::is_label_value(&old[label::MODEL]));
+        assert!(!names::is_label_value(&old[label::SPEC]));
+        assert_eq!(spec_id("abc"), "abc");
+    }
+
+    #[test]
+    fn a_models_containers_are_found_under_either_schema() {
+        let spec = spec_hash("r/i:1", Mode::Prod, false);
+        let found = |l: &BTreeMap<String, String>, model: &str| {
+            model_filters(model)
+                .iter()
+                .any(|(k, v)| l.get(*k) == Some(v))
+        };
+        for model in ["__dev__", "My.Model_1"] {
+            let new = labels(model, "g1", Mode::Prod, &spec);
+            let old = schema1(model, "g1", "prod", &spec);
+            assert!(found(&new, model) && found(&old, model), "{model}");
+            // The selector alone finds schema 2 (what Kubernetes selects on).
+            let (key, value) = &model_filters(model)[0];
+            assert_eq!(new.get(*key), Some(value));
+            assert!(names::is_label_value(value));
+            assert!(!found(&new, "other") && !found(&old, "other"));
+        }
+    }
+
+    #[test]
+    fn containers_started_before_the_upgrade_are_classified_alike() {
+        let spec = spec_hash("r/i:1", Mode::Prod, false);
+        let old = schema1("m", "g1", "prod", &spec);
+        let l = |k: &str| old.get(k).cloned();
+        assert_eq!(existing(l, "running", "g1", &spec), Existing::Running);
+        assert_eq!(existing(l, "created", "g1", &spec), Existing::InProgress);
+        assert_eq!(existing(l, "exited", "g1", &spec), Existing::Replaceable);
+        let other = spec_hash("r/i:2", Mode::Prod, false);
+        assert_eq!(existing(l, "running", "g1", &other), Existing::Different);
+        assert_eq!(existing(l, "running", "g2", &spec), Existing::Foreign);
+        // Labels only (a runtime whose annotations were not read): the spec id decides.
+        let new = labels("m", "g1", Mode::Prod, &spec);
+        let selectors = |k: &str| {
+            label::SELECTORS
+                .contains(&k)
+                .then(|| new.get(k).cloned())
+                .flatten()
+        };
+        assert_eq!(
+            existing(selectors, "running", "g1", &spec),
+            Existing::Running
+        );
+        assert_eq!(
+            existing(selectors, "running", "g1", &other),
+            Existing::Different
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct Observed {
     pub exit_code: Option<i64>,
     /// Whether the kernel killed it for memory.
     pub oom_killed: bool,
-    /// The model label.
+    /// The model name as given (the raw model label, in either label schema).
     pub model: Option<String>,
     /// The manager-id label.
     pub manager_id: Option<String>,
