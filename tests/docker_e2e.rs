@@ -11,6 +11,8 @@ use common::docker::{
     containers_with_label, contract_image, crasher_image, docker, docker_ok, inspect_state,
     require_docker, wait_stopped,
 };
+use dsdl_handler::names;
+use dsdl_handler::runtime::plan::{self, label};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -365,6 +367,182 @@ fn containers_without_a_record_are_reported_as_orphans_and_left_alone() {
     let r = bed.stop("lost");
     assert_eq!(body(&r)["stopped_container"]["changed"], true, "{}", r.body);
     assert!(inspect_state(&id).is_none());
+}
+
+/// The labels of a container, as the engine reports them.
+fn container_labels(id: &str) -> Value {
+    let raw = docker_ok(&["inspect", "--format", "{{json .Config.Labels}}", id]);
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("labels of {id} ({e}): {raw}"))
+}
+
+/// Waits (at most 10 s) until the API at `url` answers 200 to `token`.
+fn wait_api(url: &str, token: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while api_status(url, token, false) != 200 {
+        assert!(Instant::now() < until, "{url} never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A PROD container of `model` as the first release started it: under the model's runtime
+/// name, with exactly that release's labels (schema 1: the raw model name, the 64-digit spec
+/// hash of a start of `image` in PROD without GPU), its API on an engine-picked port of
+/// 127.0.0.1. Returns its id and the API's URL.
+fn run_schema1(bed: &Bed, model: &str, image: &str, token: &str) -> (String, String) {
+    let spec = plan::spec_hash(image, plan::Mode::Prod, false);
+    let labels = [
+        "mltk_container=".to_string(),
+        format!("mltk_model={model}"),
+        "app.kubernetes.io/managed-by=dsdl-handler".to_string(),
+        format!("com.splunk.mltk/manager-id={}", bed.guard.value),
+        format!("com.splunk.mltk/model={model}"),
+        "com.splunk.mltk/mode=prod".to_string(),
+        format!("com.splunk.mltk/spec-sha256={spec}"),
+        "com.splunk.mltk/schema=1".to_string(),
+    ];
+    let name = names::runtime_name(model);
+    let env = format!("api_token={token}");
+    let mut args = vec![
+        "--name",
+        &name,
+        "-p",
+        "127.0.0.1::5000",
+        "-e",
+        "ENABLE_HTTPS=false",
+        "-e",
+        "MODE_DEV_PROD=PROD",
+        "-e",
+        &env,
+    ];
+    for l in &labels {
+        args.extend(["--label", l.as_str()]);
+    }
+    args.push(image);
+    let id = bed.guard.run(&args);
+    let published = docker_ok(&["port", &id, "5000/tcp"]);
+    let port = published
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .unwrap_or_else(|| panic!("no port for 5000: {published}"));
+    (id, format!("http://localhost:{port}"))
+}
+
+#[test]
+fn containers_started_before_the_label_change_are_found_adopted_and_stopped() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let token = "upgrade-token-0123456789";
+    let bed = Bed::with_settings(
+        "docker-schema1",
+        &[("image", image.clone())],
+        json!({ "api_token": token }),
+    );
+    let (_, name) = catalog_entry(&image);
+    // One recorded, as the first release left it, and one whose record is gone.
+    let (id, api_url) = run_schema1(&bed, "upgraded_1", &image, token);
+    let runtime_name = names::runtime_name("upgraded_1");
+    seed_stanza(
+        &bed.s,
+        "dsdl_container",
+        "upgraded_1",
+        &[
+            ("id", &id),
+            ("mode", "PROD"),
+            ("cluster", "docker"),
+            ("image", &name),
+            ("api_url", &api_url),
+            ("status", "Active"),
+            ("manager_id", &bed.guard.value),
+            ("runtime_name", &runtime_name),
+            ("phase", "ready"),
+        ],
+    );
+    let (lost, lost_url) = run_schema1(&bed, "upgraded_2", &image, token);
+    wait_api(&api_url, token);
+    wait_api(&lost_url, token);
+
+    // Reported: running and answering, and the other as an orphan of its model.
+    let data = bed.data();
+    let row = &data["config"]["upgraded_1"];
+    assert_eq!(row["state"], "running", "{data}");
+    assert_eq!(row["status"], "Active", "{data}");
+    assert_eq!(row["id"], id.as_str());
+    let orphan = data["orphans"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["id"] == lost.as_str()))
+        .unwrap_or_else(|| panic!("no orphan {lost}: {data}"));
+    assert_eq!(orphan["model"], "upgraded_2");
+    assert_eq!(orphan["state"], "running");
+
+    // Adopted: the same start runs on it, nothing restarts.
+    let r = bed.start("upgraded_1", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg = &body(&r)["updated_config"];
+    assert_eq!(cfg["changed"], false, "{}", r.body);
+    assert_eq!(cfg["container_id"], id.as_str());
+    assert_eq!(cfg["api_url"], api_url.as_str());
+    assert_eq!(
+        inspect_state(&id).map(|s| s.status).as_deref(),
+        Some("running")
+    );
+
+    // Stopped: by the record's id and, without a record, by the model label.
+    for (model, id) in [("upgraded_1", &id), ("upgraded_2", &lost)] {
+        let r = bed.stop(model);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let stopped = &body(&r)["stopped_container"];
+        assert_eq!(stopped["changed"], true, "{}", r.body);
+        assert_eq!(stopped["removed_containers"], json!([id]), "{}", r.body);
+        assert!(inspect_state(id).is_none(), "{model} removed");
+    }
+    assert!(bed.containers().is_empty());
+    assert!(bed.data()["config"].get("upgraded_1").is_none());
+}
+
+#[test]
+fn model_names_that_need_sanitising_get_valid_selector_labels() {
+    if !require_docker() {
+        return;
+    }
+    let image = contract_image();
+    let (bed, name) = local_bed("docker-labels", &image);
+    let spec = plan::spec_hash(&image, plan::Mode::Prod, false);
+    for model in ["My.Model_1", "__labelled__"] {
+        let r = bed.start(model, &name, "PROD");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let id = started_id(&r);
+        let labels = container_labels(&id);
+        for key in label::SELECTORS {
+            let value = labels[*key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{model}: no {key}: {labels}"));
+            assert!(names::is_label_value(value), "{model}: {key}={value:?}");
+        }
+        assert_eq!(labels[label::MODEL_KEY], names::label_value(model).as_str());
+        assert_eq!(labels[label::MODEL], model, "the raw name is kept");
+        assert_eq!(labels[label::SPEC], spec.as_str(), "the full hash is kept");
+        assert_eq!(labels[label::SCHEMA], "2");
+
+        // Found again by its labels: a start adopts it; without its record, a stop removes it.
+        let again = body(&bed.start(model, &name, "PROD"));
+        assert_eq!(again["updated_config"]["changed"], false, "{again}");
+        assert_eq!(again["updated_config"]["container_id"], id.as_str());
+        let r = admin_request(
+            &bed.s,
+            "DELETE",
+            &format!(
+                "/servicesNS/nobody/dsdl_handler/configs/conf-dsdl_container/{model}?output_mode=json"
+            ),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = bed.stop(model);
+        assert_eq!(body(&r)["stopped_container"]["changed"], true, "{}", r.body);
+        assert!(inspect_state(&id).is_none(), "{model} removed");
+    }
 }
 
 #[test]
