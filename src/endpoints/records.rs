@@ -126,10 +126,7 @@ fn stored_rows(records: &[Stanza]) -> (serde_json::Map<String, Value>, Vec<Value
         .map(|r| {
             let mut c = record::content(r);
             c.insert("state".into(), Value::String("unknown".into()));
-            c.insert(
-                "status".into(),
-                Value::String(crate::runtime::state::UNKNOWN.into()),
-            );
+            c.insert("status".into(), Value::String(record::UNKNOWN.into()));
             (r.name.clone(), Value::Object(c))
         })
         .collect();

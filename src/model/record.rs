@@ -85,6 +85,15 @@ pub fn records(stanzas: Vec<Stanza>) -> Vec<Stanza> {
         .collect()
 }
 
+/// `status` when the container's API answers now.
+pub const ACTIVE: &str = "Active";
+/// `status` of a running container whose API does not answer (yet): the toolkit probe's word.
+pub const WAITING: &str = "Waiting for Url to start";
+/// `status` of a record without a running container (none recorded, gone, exited, killed).
+pub const INACTIVE: &str = "Inactive";
+/// `status` when the container's state could not be checked.
+pub const UNKNOWN: &str = "Unknown";
+
 /// The keys the AI Toolkit's record replies always carry (its `dsdl_container.conf` layout);
 /// its UI and scripts index them directly, so a missing one reads as `""`, never as absent.
 pub const TOOLKIT_KEYS: &[&str] = &[

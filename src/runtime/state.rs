@@ -82,14 +82,9 @@ pub fn recorded_problem(
     }
 }
 
-/// `status` when the container's API answers now.
-pub const ACTIVE: &str = "Active";
-/// `status` of a running container whose API does not answer (yet): the toolkit probe's word.
-pub const WAITING: &str = "Waiting for Url to start";
-/// `status` of a record without a running container (none recorded, gone, exited, killed).
-pub const INACTIVE: &str = "Inactive";
-/// `status` when the container's state could not be checked.
-pub const UNKNOWN: &str = "Unknown";
+/// The toolkit UI's `status` words (kept with the records, which a build without runtimes
+/// also reports).
+pub use crate::model::record::{ACTIVE, INACTIVE, UNKNOWN, WAITING};
 
 /// One row of `container_data`: the stored keys, then `status` in the AI Toolkit UI's
 /// vocabulary (its views filter on `status` lower-cased: "active", or "inactive"/"unknown"),
