@@ -1,7 +1,7 @@
 //! Connection settings of the two container runtimes, without I/O: the spec that says which
 //! keys exist and which are secrets ([`spec`]), checking a save against it ([`validate`]),
 //! what a save or a delete writes ([`update`]), and what reads show ([`view`]). The endpoints
-//! in [`crate::endpoints::connections`] add the store calls.
+//! of `connections` add the store calls.
 
 pub mod spec;
 pub mod update;

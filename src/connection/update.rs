@@ -144,7 +144,7 @@ mod tests {
     use super::*;
     use crate::connection::spec::{shipped_defaults, shipped_stanza, spec};
     use crate::connection::validate::plan_save;
-    use crate::endpoints::body::Fields;
+    use crate::protocol::fields::Fields;
     use serde_json::{Value, json};
 
     fn stanza(name: &str, pairs: &[(&str, &str)]) -> Stanza {

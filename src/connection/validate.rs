@@ -6,9 +6,9 @@
 use super::PLACEHOLDER;
 use super::spec::{KeySpec, Lookup, Spec, ValueType};
 use crate::conffile::parse_bool;
-use crate::endpoints::body::{Fields, not_a_flag};
 use crate::error::ApiError;
 use crate::names::{self, ContainerType};
+use crate::protocol::fields::{Fields, not_a_flag};
 use crate::protocol::request::Secret;
 use serde_json::Value;
 

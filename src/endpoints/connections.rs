@@ -9,7 +9,6 @@
 //! validation, masking, the writes) are in [`crate::connection`]; update and delete semantics
 //! are described in [`crate::connection::update`].
 
-use super::body::{Fields, force_flag};
 use super::{fail_with_own_text, info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
@@ -21,6 +20,7 @@ use crate::connection::view::{
 };
 use crate::error::{ApiError, ErrorKind};
 use crate::names::{self, ContainerType};
+use crate::protocol::fields::{Fields, force_flag};
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::render::{Entry, Feed};

@@ -16,13 +16,13 @@
 //! what happened to the record; failures carry `messages` with the toolkit's `message` and
 //! `status: "fail"`.
 
-use super::body::force_flag;
 use super::{fail_with_own_text, info, warn};
 use crate::conffile::Stanza;
 use crate::error::ApiError;
 use crate::model::mltk::{self, RecordOutcome};
 use crate::model::record::{self, Removal};
 use crate::names;
+use crate::protocol::fields::force_flag;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::service::Context;

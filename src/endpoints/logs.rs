@@ -3,11 +3,11 @@
 //! `tail` lines (default 1000), optionally since a time, as `{_time, log, stream}` entries,
 //! newest last; a reply holds at most a few MB of the newest lines and says when it was cut.
 
-use super::body::Fields;
 use super::docker::{DockerConnection, require_docker_record, skip_verify_note};
 use super::warn;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::record::{self, running_id};
+use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::runtime::logs::{self, LogQuery, MAX_REPLY_BYTES};

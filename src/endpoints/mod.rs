@@ -15,7 +15,8 @@
 //! [`docker`] holds what the Docker endpoints share (the saved connection, the manager id,
 //! the API token).
 //!
-//! Shared pieces: [`body`] (request body fields in any encoding) and the store client
+//! Shared pieces: [`body`] (the keys each endpoint understands; the fields themselves are
+//! [`crate::protocol::fields`]) and the store client
 //! ([`crate::splunkd`]) from [`Context::store`].
 
 pub mod body;

@@ -9,7 +9,6 @@
 //! when it is ready, and removed again with the container if anything after the create fails,
 //! so a failed start leaves neither a record nor a container.
 
-use super::body::Fields;
 use super::docker::{
     DockerConnection, ensure_api_token, kubernetes_not_yet, manager_id, mirror_api_token, prober,
     skip_verify_note, write_record,
@@ -20,6 +19,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::model::image::{self, Catalog};
 use crate::model::record::{self, running_id};
 use crate::names::{self, ContainerType};
+use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::{Request, Secret};
 use crate::render::now_iso;

@@ -4,7 +4,6 @@
 //! the model label, and only those this search head manages (or the toolkit's, which carry no
 //! manager) are touched.
 
-use super::body::Fields;
 use super::docker::{
     DockerConnection, manager_id, other_manager, require_docker_record, skip_verify_note,
 };
@@ -13,6 +12,7 @@ use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::record::{self, DEV_RECORD, Removal, emptying, running_id};
 use crate::names;
+use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::runtime::plan;

@@ -6,7 +6,6 @@
 //! The body is checked against the connection spec like a save; values it leaves out come from
 //! the saved connection, so `{"container_type": "docker"}` tests what is saved.
 
-use super::body::Fields;
 use super::docker::{SKIP_VERIFY_NOTE, ensure_api_token, mirror_api_token};
 use super::{info, warn};
 use crate::conffile::Stanza;
@@ -17,6 +16,7 @@ use crate::connection::view::tested_settings;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::image::{self, Catalog};
 use crate::names::ContainerType;
+use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::runtime::docker::diagnose::diagnose;

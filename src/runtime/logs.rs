@@ -7,8 +7,8 @@
 //! dropped and the entry says so), and a reply keeps at most [`MAX_REPLY_BYTES`] of the
 //! newest lines, so memory stays bounded whatever a container writes.
 
-use crate::endpoints::body::Fields;
 use crate::error::ApiError;
+use crate::protocol::fields::Fields;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 

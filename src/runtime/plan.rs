@@ -9,10 +9,10 @@
 
 use super::secrets::Secrets;
 use crate::conffile::{Stanza, parse_bool};
-use crate::endpoints::body::Fields;
 use crate::error::ApiError;
 use crate::model::image::{Catalog, Image};
 use crate::names::{self, ContainerType};
+use crate::protocol::fields::Fields;
 use crate::protocol::request::Secret;
 use sha2::{Digest, Sha256, Sha512};
 use std::collections::BTreeMap;
