@@ -11,6 +11,7 @@ use common::docker::{
     containers_with_label, contract_image, crasher_image, docker, docker_ok, inspect_state,
     require_docker, wait_stopped,
 };
+use dsdl_handler::model::record::Mode;
 use dsdl_handler::names;
 use dsdl_handler::runtime::plan::{self, label};
 use serde_json::{Value, json};
@@ -389,7 +390,7 @@ fn wait_api(url: &str, token: &str) {
 /// hash of a start of `image` in PROD without GPU), its API on an engine-picked port of
 /// 127.0.0.1. Returns its id and the API's URL.
 fn run_schema1(bed: &Bed, model: &str, image: &str, token: &str) -> (String, String) {
-    let spec = plan::spec_hash(image, plan::Mode::Prod, false);
+    let spec = plan::spec_hash(image, Mode::Prod, false);
     let labels = [
         "mltk_container=".to_string(),
         format!("mltk_model={model}"),
@@ -509,7 +510,7 @@ fn model_names_that_need_sanitising_get_valid_selector_labels() {
     }
     let image = contract_image();
     let (bed, name) = local_bed("docker-labels", &image);
-    let spec = plan::spec_hash(&image, plan::Mode::Prod, false);
+    let spec = plan::spec_hash(&image, Mode::Prod, false);
     for model in ["My.Model_1", "__labelled__"] {
         let r = bed.start(model, &name, "PROD");
         assert_eq!(r.status, 200, "{}", r.body);

@@ -114,7 +114,7 @@ pub fn running_records(ty: ContainerType, records: &[Stanza]) -> Vec<String> {
         .iter()
         .filter(|r| r.name != record::DEFAULT_STANZA)
         .filter(|r| {
-            r.get("cluster")
+            r.get(record::key::CLUSTER)
                 .is_some_and(|c| c.trim().eq_ignore_ascii_case(ty.as_str()))
                 && record::running_id(r).is_some()
         })

@@ -79,7 +79,7 @@ pub fn manager_id(req: &Request) -> String {
 /// The manager a record names, when it is another search head: its container is checked
 /// and changed only there.
 pub fn other_manager<'a>(r: &'a Stanza, manager: &str) -> Option<&'a str> {
-    r.get("manager_id")
+    r.get(record::key::MANAGER_ID)
         .map(str::trim)
         .filter(|m| !m.is_empty() && *m != manager)
 }

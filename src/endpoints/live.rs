@@ -170,7 +170,7 @@ async fn probe_running(
         Some(match token {
             Some(t) => {
                 prober
-                    .probe(r.get("api_url").unwrap_or_default(), t.expose())
+                    .probe(r.get(record::key::API_URL).unwrap_or_default(), t.expose())
                     .await
             }
             None => Probe {

@@ -92,7 +92,7 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     ));
     let jupyter = match conn.secrets.get("jupyter_passwd") {
         Some(p) => Some(plan::jupyter_hash(p.expose())?),
-        None if want.mode == plan::Mode::Dev => {
+        None if want.mode == record::Mode::Dev => {
             return Err(ApiError::bad_request(
                 "A DEV container needs a Jupyter password: save jupyter_passwd (or \
                  jupyter_password) with the docker connection; the image refuses to start \

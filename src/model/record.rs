@@ -28,40 +28,91 @@ pub const DEV_RECORD: &str = "__dev__";
 /// The stanza splunkd lists for inherited defaults; not a record.
 pub const DEFAULT_STANZA: &str = "default";
 
-/// A record's mode.
+/// A record's mode; also the mode a start asks for, so the runtimes and the records share it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// `DEV`: a development container.
+    /// `DEV`: a development container (API, Jupyter, TensorBoard, MLflow and Spark UI).
     Dev,
-    /// `PROD`: a serving container.
+    /// `PROD`: a serving container (the API only).
     Prod,
-    /// Empty or anything else.
-    Other,
 }
 
-/// The mode of a record, trimmed and case-insensitive.
-pub fn mode(record: &Stanza) -> Mode {
+impl Mode {
+    /// `DEV` or `PROD`, as records and the container environment spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Dev => "DEV",
+            Mode::Prod => "PROD",
+        }
+    }
+}
+
+/// The keys of a record that the handler writes or reads by name, spelled once.
+pub mod key {
+    /// The engine's container id; non-empty means a container was given for the record.
+    pub const ID: &str = "id";
+    /// `DEV` or `PROD`.
+    pub const MODE: &str = "mode";
+    /// `docker` or `kubernetes`; empty in records older than the key.
+    pub const CLUSTER: &str = "cluster";
+    /// `name:tag` of the image.
+    pub const IMAGE: &str = "image";
+    /// `nvidia` when a GPU was requested, else empty.
+    pub const RUNTIME: &str = "runtime";
+    /// The container's API; set means "active" in the toolkit's sense.
+    pub const API_URL: &str = "api_url";
+    /// The API as reached from outside the host.
+    pub const API_URL_EXTERNAL: &str = "api_url_external";
+    /// Jupyter (DEV only).
+    pub const JUPYTER_URL: &str = "jupyter_url";
+    /// TensorBoard (DEV only).
+    pub const TENSORBOARD_URL: &str = "tensorboard_url";
+    /// Spark UI (DEV only).
+    pub const SPARK_URL: &str = "spark_url";
+    /// MLflow (DEV only).
+    pub const MLFLOW_URL: &str = "mlflow_url";
+    /// One of the status words ([`super::ACTIVE`], [`super::WAITING`], ...).
+    pub const STATUS: &str = "status";
+    /// The search head that manages the container.
+    pub const MANAGER_ID: &str = "manager_id";
+    /// The runtime's name for the container.
+    pub const RUNTIME_NAME: &str = "runtime_name";
+    /// The connection the container runs through.
+    pub const CONNECTION_NAME: &str = "connection_name";
+    /// Readiness at the last write: `starting`, `ready` or `failed`.
+    pub const PHASE: &str = "phase";
+    /// Why a start failed, when `phase` is `failed`.
+    pub const PHASE_REASON: &str = "phase_reason";
+    /// When the container was started (ISO 8601).
+    pub const STARTED_AT: &str = "started_at";
+}
+
+/// The mode of a record, trimmed and case-insensitive; `None` for no mode or another mode.
+pub fn mode(record: &Stanza) -> Option<Mode> {
     match record
-        .get("mode")
+        .get(key::MODE)
         .map(|m| m.trim().to_ascii_uppercase())
         .as_deref()
     {
-        Some("DEV") => Mode::Dev,
-        Some("PROD") => Mode::Prod,
-        _ => Mode::Other,
+        Some("DEV") => Some(Mode::Dev),
+        Some("PROD") => Some(Mode::Prod),
+        _ => None,
     }
 }
 
 /// Whether the record names a container (`id` set): removing it would orphan that container.
 pub fn running_id(record: &Stanza) -> Option<&str> {
-    record.get("id").map(str::trim).filter(|id| !id.is_empty())
+    record
+        .get(key::ID)
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
 }
 
 /// The runtime a record's container runs on: `cluster` empty or `docker` is Docker (records
 /// written before the key existed are Docker's), `kubernetes` is Kubernetes; any other value
 /// is returned as an error for the caller to report.
 pub fn cluster(record: &Stanza) -> Result<crate::names::ContainerType, String> {
-    match record.get("cluster").map(str::trim).unwrap_or_default() {
+    match record.get(key::CLUSTER).map(str::trim).unwrap_or_default() {
         "" => Ok(crate::names::ContainerType::Docker),
         other => crate::names::ContainerType::parse(other).map_err(|_| other.to_string()),
     }
@@ -69,7 +120,9 @@ pub fn cluster(record: &Stanza) -> Result<crate::names::ContainerType, String> {
 
 /// Whether the record has an `api_url` (the toolkit's meaning of "active").
 pub fn is_active(record: &Stanza) -> bool {
-    record.get("api_url").is_some_and(|u| !u.trim().is_empty())
+    record
+        .get(key::API_URL)
+        .is_some_and(|u| !u.trim().is_empty())
 }
 
 /// The records among listed stanzas: `[default]` dropped, and keys whose name looks like a
@@ -97,18 +150,18 @@ pub const UNKNOWN: &str = "Unknown";
 /// The keys the AI Toolkit's record replies always carry (its `dsdl_container.conf` layout);
 /// its UI and scripts index them directly, so a missing one reads as `""`, never as absent.
 pub const TOOLKIT_KEYS: &[&str] = &[
-    "id",
-    "mode",
-    "cluster",
-    "image",
-    "runtime",
-    "api_url",
-    "api_url_external",
-    "jupyter_url",
-    "tensorboard_url",
-    "spark_url",
-    "mlflow_url",
-    "status",
+    key::ID,
+    key::MODE,
+    key::CLUSTER,
+    key::IMAGE,
+    key::RUNTIME,
+    key::API_URL,
+    key::API_URL_EXTERNAL,
+    key::JUPYTER_URL,
+    key::TENSORBOARD_URL,
+    key::SPARK_URL,
+    key::MLFLOW_URL,
+    key::STATUS,
 ];
 
 /// A record's keys as a JSON object, in stored order, then any of [`TOOLKIT_KEYS`] it lacks
@@ -135,13 +188,13 @@ pub fn groups(records: &[Stanza]) -> (Map<String, Value>, Vec<String>) {
     for r in records {
         let c = Value::Object(content(r));
         match mode(r) {
-            Mode::Dev => {
+            Some(Mode::Dev) => {
                 dev.insert(r.name.clone(), c.clone());
             }
-            Mode::Prod => {
+            Some(Mode::Prod) => {
                 prod.insert(r.name.clone(), c.clone());
             }
-            Mode::Other => modeless.push(r.name.clone()),
+            None => modeless.push(r.name.clone()),
         }
         if is_active(r) {
             active.insert(r.name.clone(), c);
@@ -183,9 +236,9 @@ impl Counts {
                 c.inactive += 1;
             }
             match mode(r) {
-                Mode::Dev => c.mode_dev += 1,
-                Mode::Prod => c.mode_prod += 1,
-                Mode::Other => c.mode_other += 1,
+                Some(Mode::Dev) => c.mode_dev += 1,
+                Some(Mode::Prod) => c.mode_prod += 1,
+                None => c.mode_other += 1,
             }
         }
         c

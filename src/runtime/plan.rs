@@ -11,6 +11,7 @@ use super::secrets::Secrets;
 use crate::conffile::{Stanza, parse_bool};
 use crate::error::ApiError;
 use crate::model::image::{Catalog, Image};
+use crate::model::record::{ACTIVE, Mode, WAITING, key};
 use crate::names::{self, ContainerType};
 use crate::protocol::fields::Fields;
 use crate::protocol::request::Secret;
@@ -66,25 +67,6 @@ pub mod label {
     /// Keys whose values may be anything: labels on Docker, annotations on Kubernetes (where
     /// the toolkit's own model label is `mltk-model` with a cleaned value); never selected on.
     pub const ANNOTATIONS: &[&str] = &[LEGACY_MODEL, MODEL, SPEC];
-}
-
-/// DEV or PROD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Development: API, Jupyter, TensorBoard, MLflow and Spark UI.
-    Dev,
-    /// Serving: the API only.
-    Prod,
-}
-
-impl Mode {
-    /// `DEV` or `PROD`, as records and the container environment spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Dev => "DEV",
-            Mode::Prod => "PROD",
-        }
-    }
 }
 
 /// A start request, checked.
@@ -554,29 +536,29 @@ impl RecordFields<'_> {
     /// The keys to write, in the toolkit's order followed by this handler's.
     pub fn pairs(&self) -> Vec<(String, String)> {
         let status = if self.phase == Phase::Ready {
-            "Active"
+            ACTIVE
         } else {
-            "Waiting for Url to start"
+            WAITING
         };
         [
-            ("id", self.id),
-            ("mode", self.mode.as_str()),
-            ("cluster", self.cluster.as_str()),
-            ("image", self.image),
-            ("runtime", if self.gpu { "nvidia" } else { "" }),
-            ("api_url", &self.urls.api_url),
-            ("api_url_external", &self.urls.api_url_external),
-            ("jupyter_url", &self.urls.jupyter_url),
-            ("tensorboard_url", &self.urls.tensorboard_url),
-            ("spark_url", &self.urls.spark_url),
-            ("mlflow_url", &self.urls.mlflow_url),
-            ("status", status),
-            ("manager_id", self.manager_id),
-            ("runtime_name", self.runtime_name),
-            ("connection_name", self.connection_name),
-            ("phase", self.phase.as_str()),
-            ("phase_reason", ""),
-            ("started_at", self.started_at),
+            (key::ID, self.id),
+            (key::MODE, self.mode.as_str()),
+            (key::CLUSTER, self.cluster.as_str()),
+            (key::IMAGE, self.image),
+            (key::RUNTIME, if self.gpu { "nvidia" } else { "" }),
+            (key::API_URL, &self.urls.api_url),
+            (key::API_URL_EXTERNAL, &self.urls.api_url_external),
+            (key::JUPYTER_URL, &self.urls.jupyter_url),
+            (key::TENSORBOARD_URL, &self.urls.tensorboard_url),
+            (key::SPARK_URL, &self.urls.spark_url),
+            (key::MLFLOW_URL, &self.urls.mlflow_url),
+            (key::STATUS, status),
+            (key::MANAGER_ID, self.manager_id),
+            (key::RUNTIME_NAME, self.runtime_name),
+            (key::CONNECTION_NAME, self.connection_name),
+            (key::PHASE, self.phase.as_str()),
+            (key::PHASE_REASON, ""),
+            (key::STARTED_AT, self.started_at),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -772,6 +754,47 @@ mod tests {
         f.phase = Phase::Ready;
         assert_eq!(get(&f.pairs(), "status"), "Active");
         assert_eq!(get(&f.pairs(), "runtime"), "");
+    }
+
+    #[test]
+    fn a_written_record_reads_back_as_written() {
+        // The start writes the record here and model::record reads it: one set of key names
+        // and one Mode, so each mode, runtime and the toolkit's keys survive the round trip.
+        use crate::model::record;
+        let urls = Urls {
+            api_url: "http://h:1".into(),
+            ..Urls::default()
+        };
+        for mode in [Mode::Dev, Mode::Prod] {
+            for cluster in [ContainerType::Docker, ContainerType::Kubernetes] {
+                let f = RecordFields {
+                    id: "abc",
+                    runtime_name: "mltk-m",
+                    mode,
+                    cluster,
+                    image: "i:1",
+                    gpu: true,
+                    urls: &urls,
+                    phase: Phase::Ready,
+                    manager_id: "g",
+                    connection_name: "c",
+                    started_at: "t",
+                };
+                let pairs = f.pairs();
+                let pairs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let r = Stanza::from_pairs("m", &pairs);
+                assert_eq!(record::mode(&r), Some(mode));
+                assert_eq!(record::cluster(&r), Ok(cluster));
+                assert_eq!(record::running_id(&r), Some("abc"));
+                assert!(record::is_active(&r));
+                for k in record::TOOLKIT_KEYS {
+                    assert!(pairs.iter().any(|(key, _)| key == k), "{k} not written");
+                }
+            }
+        }
     }
 
     /// The labels the first release (schema 1) put on a container, as they are on engines

@@ -6,7 +6,7 @@
 use super::plan::label;
 use super::probe::Probe;
 use crate::conffile::Stanza;
-use crate::model::record::{content, running_id};
+use crate::model::record::{content, key, running_id};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -145,13 +145,13 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
         c.insert("exit_code".into(), Value::from(code));
     }
     if let Some(phase) = phase {
-        c.insert("phase".into(), Value::String(phase.into()));
-        c.insert("phase_reason".into(), Value::String(reason.clone()));
+        c.insert(key::PHASE.into(), Value::String(phase.into()));
+        c.insert(key::PHASE_REASON.into(), Value::String(reason.clone()));
     }
     // The last failure, live or stored (a start that failed leaves phase=failed behind).
-    if c.get("phase").and_then(Value::as_str) == Some("failed") {
+    if c.get(key::PHASE).and_then(Value::as_str) == Some("failed") {
         let why = c
-            .get("phase_reason")
+            .get(key::PHASE_REASON)
             .and_then(Value::as_str)
             .filter(|r| !r.is_empty())
             .map_or_else(|| reason.clone(), str::to_string);
@@ -164,7 +164,7 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
         c.insert("last_failure".into(), Value::Object(failure));
     }
     c.insert("state".into(), Value::String(state));
-    c.insert("status".into(), Value::String(status.into()));
+    c.insert(key::STATUS.into(), Value::String(status.into()));
     if !reason.is_empty() {
         c.insert("state_reason".into(), Value::String(reason));
     }

@@ -659,7 +659,7 @@ mod tests {
             image: "r/i:1".into(),
             env: Env(vec![("A".into(), "1".into())]),
             labels: HashMap::from([("k".into(), "v".into())]),
-            ports: super::super::plan::ports(super::super::plan::Mode::Dev, "__dev__"),
+            ports: super::super::plan::ports(crate::model::record::Mode::Dev, "__dev__"),
             network: Some("net".into()),
             host_ip: None,
             logging: Some(("http://hec".into(), Secret::new("t"))),
@@ -680,7 +680,7 @@ mod tests {
         assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("splunk"));
         assert_eq!(host.device_requests.unwrap()[0].count, Some(-1));
         let prod = ContainerSpec {
-            ports: super::super::plan::ports(super::super::plan::Mode::Prod, "m"),
+            ports: super::super::plan::ports(crate::model::record::Mode::Prod, "m"),
             gpu: false,
             logging: None,
             host_ip: Some("127.0.0.1".into()),
