@@ -42,21 +42,42 @@ pub enum Route {
 }
 
 impl Route {
-    /// The [`Endpoint::pattern`] this route was matched by.
+    /// The [`Endpoint::pattern`] this route was matched by: the row of [`ENDPOINTS`] whose
+    /// [`Endpoint::build`] makes this variant.
     pub fn pattern(&self) -> &'static str {
-        match self {
-            Route::Index => "",
-            Route::Connections => "container_connection",
-            Route::ConnectionDefaults { .. } => "container_connection/{container_type}",
-            Route::Connection { .. } => "container_connection/{container_type}/{connection_name}",
-            Route::TestConnection => "test_container_connection",
-            Route::ContainerData => "container_data",
-            Route::ContainerLogs => "container_logs",
-            Route::StartContainer => "start_container",
-            Route::StartContainerModel { .. } => "start_container/{model_name}",
-            Route::StopContainer => "stop_container",
-        }
+        self.endpoint().map_or("", |e| e.pattern)
     }
+
+    /// The row of [`ENDPOINTS`] this route belongs to; every variant has one (a unit test
+    /// checks it).
+    pub fn endpoint(&self) -> Option<&'static Endpoint> {
+        let want = std::mem::discriminant(self);
+        ENDPOINTS
+            .iter()
+            .find(|e| std::mem::discriminant(&(e.build)(&mut std::iter::empty())) == want)
+    }
+
+    /// The route's path for people: `/mltk/` and its pattern, `{name}` marking a parameter.
+    pub fn describe(&self) -> String {
+        path_of(self.pattern())
+    }
+}
+
+/// `/mltk` followed by `pattern`, if any.
+pub fn path_of(pattern: &str) -> String {
+    if pattern.is_empty() {
+        PREFIX.to_string()
+    } else {
+        format!("{PREFIX}/{pattern}")
+    }
+}
+
+/// Makes a [`Route`] from its decoded path parameters, in the order of the pattern.
+pub type Build = fn(&mut dyn Iterator<Item = String>) -> Route;
+
+/// The next path parameter; the pattern guarantees it is there.
+fn param(params: &mut dyn Iterator<Item = String>) -> String {
+    params.next().unwrap_or_default()
 }
 
 /// One row of the endpoint table.
@@ -73,15 +94,19 @@ pub struct Endpoint {
     pub capabilities: &'static [(&'static str, &'static str)],
     /// One line for the index and the README.
     pub summary: &'static str,
+    /// The route a path matching `pattern` is.
+    pub build: Build,
 }
 
-/// Every endpoint of the API. The index, the router and the 405 `Allow` header all read this.
+/// Every endpoint of the API, each pattern spelled only here. The index, the router, the
+/// capability checks and the 405 `Allow` header all read this.
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         pattern: "",
         methods: &["GET"],
         capabilities: &[],
         summary: "This table of endpoints.",
+        build: |_| Route::Index,
     },
     Endpoint {
         pattern: "container_connection",
@@ -92,12 +117,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("PUT", "setup_container_configuration"),
         ],
         summary: "List connections (GET), save a new one (POST) or update one (PUT).",
+        build: |_| Route::Connections,
     },
     Endpoint {
         pattern: "container_connection/{container_type}",
         methods: &["GET"],
         capabilities: &[("GET", "list_container_connections")],
         summary: "Cluster defaults and settings of the docker or kubernetes connection, secrets masked.",
+        build: |p| Route::ConnectionDefaults {
+            container_type: param(p),
+        },
     },
     Endpoint {
         pattern: "container_connection/{container_type}/{connection_name}",
@@ -107,6 +136,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("DELETE", "setup_container_configuration"),
         ],
         summary: "Read one connection for editing (secrets masked) or delete it with its secrets.",
+        build: |p| Route::Connection {
+            container_type: param(p),
+            name: param(p),
+        },
     },
     Endpoint {
         pattern: "test_container_connection",
@@ -116,36 +149,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
             ("POST", "setup_container_configuration"),
         ],
         summary: "Show the saved docker connection masked (GET) or test a connection and store its secrets (POST).",
+        build: |_| Route::TestConnection,
     },
     Endpoint {
         pattern: "container_data",
         methods: &["GET"],
         capabilities: &[("GET", "list_containers")],
         summary: "Deployment records joined with the runtime's live state.",
+        build: |_| Route::ContainerData,
     },
     Endpoint {
         pattern: "container_logs",
         methods: &["GET", "POST"],
         capabilities: &[("GET", "list_containers"), ("POST", "list_containers")],
         summary: "DEV/PROD grouping of records (GET) or the logs of one model's container (POST).",
+        build: |_| Route::ContainerLogs,
     },
     Endpoint {
         pattern: "start_container",
         methods: &["GET", "POST"],
         capabilities: &[("GET", "list_containers"), ("POST", "control_containers")],
         summary: "Counts of active and inactive containers (GET) or start a container (POST).",
+        build: |_| Route::StartContainer,
     },
     Endpoint {
         pattern: "start_container/{model_name}",
         methods: &["DELETE"],
         capabilities: &[("DELETE", "control_containers")],
         summary: "Delete the MLTK model (with the caller's permissions), then its deployment record.",
+        build: |p| Route::StartContainerModel { model: param(p) },
     },
     Endpoint {
         pattern: "stop_container",
         methods: &["GET", "POST"],
         capabilities: &[("GET", "list_containers"), ("POST", "control_containers")],
         summary: "The image catalog (GET) or stop a model's container (POST).",
+        build: |_| Route::StopContainer,
     },
 ];
 
@@ -159,10 +198,8 @@ pub fn is_mutating(method: &str) -> bool {
 
 /// The capability `method` on `route` requires, from [`ENDPOINTS`]; `None` when it needs none.
 pub fn required_capability(method: &str, route: &Route) -> Option<&'static str> {
-    let pattern = route.pattern();
-    ENDPOINTS
-        .iter()
-        .find(|e| e.pattern == pattern)?
+    route
+        .endpoint()?
         .capabilities
         .iter()
         .find(|(m, _)| *m == method)
@@ -231,30 +268,11 @@ pub fn route(method: &str, rest_path: &str) -> Result<Route, ApiError> {
             endpoint.methods,
         ));
     }
-    let mut params = params
+    let params = params
         .into_iter()
         .map(decode_segment)
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter();
-    let mut next = || params.next().unwrap_or_default();
-    Ok(match endpoint.pattern {
-        "" => Route::Index,
-        "container_connection" => Route::Connections,
-        "container_connection/{container_type}" => Route::ConnectionDefaults {
-            container_type: next(),
-        },
-        "container_connection/{container_type}/{connection_name}" => Route::Connection {
-            container_type: next(),
-            name: next(),
-        },
-        "test_container_connection" => Route::TestConnection,
-        "container_data" => Route::ContainerData,
-        "container_logs" => Route::ContainerLogs,
-        "start_container" => Route::StartContainer,
-        "start_container/{model_name}" => Route::StartContainerModel { model: next() },
-        "stop_container" => Route::StopContainer,
-        other => return Err(ApiError::internal(format!("unrouted pattern {other}"))),
-    })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((endpoint.build)(&mut params.into_iter()))
 }
 
 /// Returns the raw parameter segments when `segments` fit `pattern`.
@@ -521,6 +539,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn each_row_builds_its_own_variant_from_its_own_parameters() {
+        for (i, e) in ENDPOINTS.iter().enumerate() {
+            let names: Vec<&str> = e
+                .pattern
+                .split('/')
+                .filter(|p| p.starts_with('{'))
+                .collect();
+            let mut params = names.iter().map(|n| n.to_string());
+            let route = (e.build)(&mut params);
+            assert!(params.next().is_none(), "{} leaves parameters", e.pattern);
+            assert_eq!(
+                route.endpoint().map(|row| row.pattern),
+                Some(e.pattern),
+                "{} builds another row's route",
+                e.pattern
+            );
+            assert!(
+                ENDPOINTS[..i].iter().all(|o| o.pattern != e.pattern),
+                "{} twice",
+                e.pattern
+            );
+            assert_eq!(route.describe(), path_of(e.pattern));
+            let shown = format!("{route:?}");
+            for n in &names {
+                assert!(shown.contains(n), "{} drops {n}: {shown}", e.pattern);
+            }
+        }
+        assert_eq!(Route::Index.describe(), "/mltk");
+        assert_eq!(
+            Route::StartContainerModel { model: "m".into() }.describe(),
+            "/mltk/start_container/{model_name}"
+        );
     }
 
     #[test]

@@ -113,22 +113,7 @@ fn not_implemented(method: &str, route: &Route) -> ApiError {
         ErrorKind::NotImplemented,
         format!(
             "{method} {} is not implemented yet in this version of dsdl-handler.",
-            describe(route)
+            route.describe()
         ),
     )
-}
-
-fn describe(route: &Route) -> &'static str {
-    match route {
-        Route::Index => "/mltk",
-        Route::Connections => "/mltk/container_connection",
-        Route::ConnectionDefaults { .. } => "/mltk/container_connection/{container_type}",
-        Route::Connection { .. } => "/mltk/container_connection/{container_type}/{connection_name}",
-        Route::TestConnection => "/mltk/test_container_connection",
-        Route::ContainerData => "/mltk/container_data",
-        Route::ContainerLogs => "/mltk/container_logs",
-        Route::StartContainer => "/mltk/start_container",
-        Route::StartContainerModel { .. } => "/mltk/start_container/{model_name}",
-        Route::StopContainer => "/mltk/stop_container",
-    }
 }
