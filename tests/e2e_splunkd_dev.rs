@@ -1,6 +1,7 @@
 //! End to end through the real `splunkd-dev` binary with curl, as a user would call it:
 //! authentication (401), capabilities (403), namespaces, 404/405, TLS with the generated
-//! certificate, a killed driver replaced, idle drivers retired, and fixture capture.
+//! certificate, a killed driver replaced, idle drivers retired, fixture capture, and start-up
+//! errors that name their cause.
 //!
 //! Each test starts its own server (`--port 0`, its own SPLUNK_HOME under the target
 //! directory), so the tests run in parallel; the server is stopped when the test ends.
@@ -464,4 +465,76 @@ fn capture_writes_redacted_fixtures() {
     );
     drop(s);
     let _ = std::fs::remove_dir_all(&capture);
+}
+
+/// Runs `splunkd-dev` with `args` to its exit; its exit status and stderr.
+fn splunkd_dev_fails(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_splunkd-dev"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run splunkd-dev");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn start_up_errors_say_what_failed_and_why() {
+    // A SPLUNK_HOME below a regular file cannot be created: the message names the directory
+    // and the operating system's reason, for serve and for add-user alike.
+    let dir = scratch_dir("startup");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let home = file.join("home");
+    for args in [
+        vec![
+            "--port".as_ref(),
+            "0".as_ref(),
+            "--splunk-home".as_ref(),
+            home.as_os_str(),
+        ],
+        vec![
+            "add-user".as_ref(),
+            "someone".as_ref(),
+            "--password".as_ref(),
+            "pw-for-the-test-1".as_ref(),
+            "--splunk-home".as_ref(),
+            home.as_os_str(),
+        ],
+    ] {
+        let (code, stderr) = splunkd_dev_fails(&args);
+        assert_eq!(code, Some(1), "{stderr}");
+        let want = format!(
+            "splunkd-dev: cannot create SPLUNK_HOME {}: ",
+            home.display()
+        );
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&want))
+            .unwrap_or_else(|| panic!("no {want:?} in {stderr}"));
+        assert!(
+            line.len() > want.len() && line.contains("directory"),
+            "the cause is missing: {line}"
+        );
+    }
+
+    // A busy port is refused before SPLUNK_HOME is touched.
+    let busy = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let fresh = dir.join("fresh-home");
+    let (code, stderr) = splunkd_dev_fails(&[
+        "--port".as_ref(),
+        port.as_ref(),
+        "--splunk-home".as_ref(),
+        fresh.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("port {port} on 127.0.0.1 is already in use")),
+        "{stderr}"
+    );
+    assert!(!fresh.exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

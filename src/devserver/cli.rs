@@ -15,6 +15,7 @@ use super::tls;
 use super::types::SplunkHome;
 use super::users::{self, UserDb, split_roles, users_path};
 use crate::protocol::request::Secret;
+use anyhow::{Context, anyhow};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -260,38 +261,38 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn report(r: Result<(), String>) -> ExitCode {
+/// Prints a start-up error with its causes (`cannot create ...: Permission denied`).
+fn report(r: anyhow::Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("splunkd-dev: {e}");
+            eprintln!("splunkd-dev: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
 /// Creates (if needed) and makes absolute the SPLUNK_HOME to use.
-fn resolve_home(given: Option<&Path>) -> Result<PathBuf, String> {
+fn resolve_home(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let home = match given {
         Some(h) => h.to_path_buf(),
         None => home::default_home(&home::project_dir()),
     };
     std::fs::create_dir_all(&home)
-        .map_err(|e| format!("cannot create SPLUNK_HOME {}: {e}", home.display()))?;
+        .with_context(|| format!("cannot create SPLUNK_HOME {}", home.display()))?;
     home.canonicalize()
-        .map_err(|e| format!("cannot use SPLUNK_HOME {}: {e}", home.display()))
+        .with_context(|| format!("cannot use SPLUNK_HOME {}", home.display()))
 }
 
 /// `splunkd-dev add-user`.
-pub fn add_user(o: &AddUserOptions) -> Result<(), String> {
+pub fn add_user(o: &AddUserOptions) -> anyhow::Result<()> {
     let home = resolve_home(o.splunk_home.as_deref())?;
-    home::prepare(&home).map_err(|e| e.to_string())?;
+    home::prepare(&home)?;
     let path = users_path(&home);
-    let mut db = UserDb::load(&path).map_err(|e| e.to_string())?;
-    let user =
-        users::new_user(&o.name, o.password.expose(), &o.roles).map_err(|e| e.to_string())?;
+    let mut db = UserDb::load(&path)?;
+    let user = users::new_user(&o.name, o.password.expose(), &o.roles)?;
     db.upsert(user);
-    db.save(&path).map_err(|e| e.to_string())?;
+    db.save(&path)?;
     let (roles, _) = Roles::load(&home);
     for r in o.roles.iter().filter(|r| !roles.exists(r)) {
         eprintln!(
@@ -308,26 +309,26 @@ pub fn add_user(o: &AddUserOptions) -> Result<(), String> {
 }
 
 /// `splunkd-dev serve`: prepares SPLUNK_HOME and serves until interrupted.
-pub fn serve(o: ServeOptions) -> Result<(), String> {
+pub fn serve(o: ServeOptions) -> anyhow::Result<()> {
     // Bind first: a busy port must not leave a half-prepared SPLUNK_HOME behind.
     let std_listener = std::net::TcpListener::bind(("127.0.0.1", o.port)).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            format!(
+            anyhow!(
                 "port {} on 127.0.0.1 is already in use (another splunkd or splunkd-dev?); choose another with --port N, or --port 0 for any free port",
                 o.port
             )
         } else {
-            format!("cannot listen on 127.0.0.1:{}: {e}", o.port)
+            anyhow::Error::new(e).context(format!("cannot listen on 127.0.0.1:{}", o.port))
         }
     })?;
     std_listener
         .set_nonblocking(true)
-        .map_err(|e| format!("cannot use the listening socket: {e}"))?;
+        .context("cannot use the listening socket")?;
     let home = resolve_home(o.splunk_home.as_deref())?;
     let project = home::project_dir();
     let app_dir = o.app_dir.clone().unwrap_or(project);
-    home::prepare(&home).map_err(|e| e.to_string())?;
-    let app = home::install_app(&home, &app_dir).map_err(|e| e.to_string())?;
+    home::prepare(&home)?;
+    let app = home::install_app(&home, &app_dir)?;
     eprintln!(
         "splunkd-dev: app {} installed from {}",
         app.name,
@@ -336,9 +337,7 @@ pub fn serve(o: ServeOptions) -> Result<(), String> {
     if let Some(driver) = &app.driver {
         eprintln!("splunkd-dev: driver binary {}", driver.display());
     }
-    match home::ensure_admin(&home, o.admin_password.as_ref().map(Secret::expose))
-        .map_err(|e| e.to_string())?
-    {
+    match home::ensure_admin(&home, o.admin_password.as_ref().map(Secret::expose))? {
         AdminSetup::Generated(pw) => {
             eprintln!(
                 "splunkd-dev: created user admin with password: {}",
@@ -352,7 +351,7 @@ pub fn serve(o: ServeOptions) -> Result<(), String> {
         AdminSetup::FromFlag => eprintln!("splunkd-dev: admin password set from --admin-password"),
         AdminSetup::Existing => {}
     }
-    let guid = home::instance_guid(&home).map_err(|e| e.to_string())?;
+    let guid = home::instance_guid(&home)?;
     let log = Arc::new(SplunkdLog::open(&home.join("var/log/splunk/splunkd.log")));
     let access_log = Arc::new(SplunkdLog::open(
         &home.join("var/log/splunk/splunkd_access.log"),
@@ -364,33 +363,33 @@ pub fn serve(o: ServeOptions) -> Result<(), String> {
         eprintln!("splunkd-dev: warning: {w}");
         log.line("WARN", "ConfigLoader", "Main", w);
     }
-    let auth = Arc::new(Auth::new(users_path(&home), roles).map_err(|e| e.to_string())?);
+    let auth = Arc::new(Auth::new(users_path(&home), roles)?);
     let tls_files = if o.tls {
-        Some(tls::ensure_cert(&home).map_err(|e| e.to_string())?)
+        Some(tls::ensure_cert(&home)?)
     } else {
         None
     };
     let tls_config = match &tls_files {
-        Some(f) => Some(tls::server_config(f).map_err(|e| e.to_string())?),
+        Some(f) => Some(tls::server_config(f)?),
         None => None,
     };
     let capture = match &o.capture {
         Some(dir) => Some(
             Capture::new(dir)
-                .map_err(|e| format!("cannot use the capture directory {}: {e}", dir.display()))?,
+                .with_context(|| format!("cannot use the capture directory {}", dir.display()))?,
         ),
         None => None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(std_listener)
-            .map_err(|e| format!("cannot use the listening socket: {e}"))?;
+            .context("cannot use the listening socket")?;
         let port = listener
             .local_addr()
-            .map_err(|e| format!("cannot read the listening address: {e}"))?
+            .context("cannot read the listening address")?
             .port();
         let scheme = if o.tls { "https" } else { "http" };
         let rest_uri = format!("{scheme}://127.0.0.1:{port}");
