@@ -192,6 +192,27 @@ fn fit_and_apply_find_what_a_start_beside_the_toolkit_wrote() {
     );
     assert_eq!(r.status, 200, "the toolkit's copy stays: {}", r.body);
 
+    // Once adopted, polling the table reads the secrets once (this handler's realm only, not
+    // the toolkit's as well): the UI polls container_data every few seconds.
+    let passwords_gets = || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::fs::read_to_string(s.home.join("var/log/splunk/splunkd_access.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(" splunk-system-user ") && l.contains("GET /servicesNS"))
+            .filter(|l| l.contains("/storage/passwords"))
+            .count()
+    };
+    let before = passwords_gets();
+    let r = admin_form(
+        &s,
+        "GET",
+        "/services/mltk/container_data?output_mode=json",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(passwords_gets() - before, 1, "one secrets read per poll");
+
     // Stopping the model removes its record; the toolkit's lookup falls back to [__dev__],
     // which has no URL, and fails as the toolkit would.
     let r = mltk(

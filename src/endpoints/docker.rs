@@ -34,10 +34,9 @@ impl DockerConnection {
     /// connection is saved.
     pub async fn load(store: &SplunkdClient) -> Result<DockerConnection, ApiError> {
         let ty = ContainerType::Docker;
-        let (stanza, secrets, theirs) = tokio::join!(
+        let (stanza, secrets) = tokio::join!(
             store.get_stanza(CONNECTIONS, ty.as_str()),
-            store.list_passwords(ty.realm()),
-            toolkit_secrets(store)
+            store.list_passwords(ty.realm())
         );
         let stanza = stanza?.unwrap_or_else(|| Stanza::new(ty.as_str()));
         let name = configured_name(&stanza)
@@ -50,7 +49,7 @@ impl DockerConnection {
                 )
             })?;
         let mut secrets = Secrets::from_listing(secrets?);
-        adopt_toolkit_secrets(store, &mut secrets, &theirs?, &DOCKER_TOOLKIT_SECRETS).await?;
+        adopt_toolkit_secrets(store, &mut secrets, &DOCKER_TOOLKIT_SECRETS).await?;
         Ok(DockerConnection {
             stanza,
             secrets,
@@ -115,25 +114,21 @@ pub async fn ensure_api_token(
 /// password.
 const DOCKER_TOOLKIT_SECRETS: [&str; 2] = ["jupyter_passwd", toolkit::API_TOKEN];
 
-/// The toolkit's shared secrets, when the stores live in its namespace (none otherwise).
-async fn toolkit_secrets(store: &SplunkdClient) -> Result<Vec<(String, Secret)>, ApiError> {
-    if store.app() != toolkit::APP {
-        return Ok(Vec::new());
-    }
-    store.list_passwords(toolkit::REALM).await
-}
-
 /// Takes over, once, the toolkit's stored secrets this connection lacks ([`toolkit::adoptable`]):
 /// each is written to the Docker realm (a create, so a concurrent request's value wins) and
-/// used. The toolkit's copies are left as they are.
+/// used. The toolkit's copies are left as they are. Its realm is read only while one of
+/// `fields` is missing here, so once adopted (or set) a load costs no extra call.
 async fn adopt_toolkit_secrets(
     store: &SplunkdClient,
     secrets: &mut Secrets,
-    theirs: &[(String, Secret)],
     fields: &[&str],
 ) -> Result<(), ApiError> {
+    if store.app() != toolkit::APP || fields.iter().all(|f| secrets.get(f).is_some()) {
+        return Ok(());
+    }
+    let theirs = store.list_passwords(toolkit::REALM).await?;
     let realm = ContainerType::Docker.realm();
-    for (field, value) in toolkit::adoptable(theirs, |f| secrets.get(f).is_some(), fields) {
+    for (field, value) in toolkit::adoptable(&theirs, |f| secrets.get(f).is_some(), fields) {
         let value = if store.create_password(realm, &field, value.expose()).await? {
             value
         } else {
