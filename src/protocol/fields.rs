@@ -164,15 +164,7 @@ mod tests {
     use super::*;
 
     fn req(payload: Option<&str>, form: &[(&str, &str)]) -> Request {
-        Request {
-            method: "POST".into(),
-            payload: payload.map(str::to_string),
-            form: form
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Request::default()
-        }
+        Request::test_post(payload, form)
     }
 
     #[test]

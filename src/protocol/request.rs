@@ -193,6 +193,20 @@ impl fmt::Display for BadRequest {
 }
 
 impl Request {
+    /// A POST with this raw body and form pairs, for unit tests of body readers.
+    #[cfg(test)]
+    pub fn test_post(payload: Option<&str>, form: &[(&str, &str)]) -> Request {
+        Request {
+            method: "POST".into(),
+            payload: payload.map(str::to_string),
+            form: form
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Request::default()
+        }
+    }
+
     /// Parses a data block. Malformed JSON or wrong field types give a message for a 400.
     pub fn parse(block: &[u8]) -> Result<Request, BadRequest> {
         let req: Request = serde_json::from_slice(block)
