@@ -61,21 +61,25 @@ impl Context {
     pub async fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
         let config = SplunkdConfig::from_request(req, &self.config)?;
         let tls = self.tls(&config)?;
-        let own = SplunkdClient::with_tls(&config, tls.clone())?;
-        if !self.toolkit_mode(&own).await? {
-            return Ok(own);
-        }
-        let toolkit = SplunkdConfig {
-            app: toolkit::APP.to_string(),
-            ..config
+        let config = if self.toolkit_mode(&config, &tls).await? {
+            SplunkdConfig {
+                app: toolkit::APP.to_string(),
+                ..config
+            }
+        } else {
+            config
         };
-        SplunkdClient::with_tls(&toolkit, tls)
+        SplunkdClient::with_tls(&config, tls)
     }
 
     /// Whether the stores live in the AI Toolkit's namespace: as `DSDL_TOOLKIT_MODE` says, and
     /// in `auto` mode when splunkd has the toolkit installed and enabled (asked at most once
-    /// a minute per process).
-    async fn toolkit_mode(&self, own: &SplunkdClient) -> Result<bool, ApiError> {
+    /// a minute per process; only then is a client built for the question).
+    async fn toolkit_mode(
+        &self,
+        config: &SplunkdConfig,
+        tls: &rustls::ClientConfig,
+    ) -> Result<bool, ApiError> {
         match self.config.toolkit {
             ToolkitMode::On => Ok(true),
             ToolkitMode::Off => Ok(false),
@@ -83,7 +87,9 @@ impl Context {
                 if let Some(known) = self.toolkit_seen.fresh(Instant::now()) {
                     return Ok(known);
                 }
-                let installed = own.app_enabled(toolkit::APP).await?;
+                let installed = SplunkdClient::with_tls(config, tls.clone())?
+                    .app_enabled(toolkit::APP)
+                    .await?;
                 self.toolkit_seen.remember(Instant::now(), installed);
                 Ok(installed)
             }
