@@ -26,7 +26,6 @@ pub mod package;
 pub mod protocol;
 pub mod render;
 pub mod router;
-#[cfg(feature = "runtimes")]
 pub mod runtime;
 pub mod service;
 pub mod splunkd;

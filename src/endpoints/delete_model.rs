@@ -134,21 +134,24 @@ async fn force_stop(
              container was not stopped; stop it on its engine by hand."
         ))]
     };
-    #[cfg(feature = "runtimes")]
-    if record::cluster(found) == Ok(crate::names::ContainerType::Docker) {
-        return match super::stop::stop_model(store, req, model, Some(found)).await {
-            Ok((removed, mut notes)) => {
-                notes.push(warn(&record::forced_note(model, &removed)));
-                Ok(notes)
-            }
-            Err(e) if e.kind == crate::error::ErrorKind::NotFound => {
-                Ok(left_running("no docker connection is saved"))
-            }
-            Err(e) => Err(e),
-        };
+    let supported = record::cluster(found)
+        .is_ok_and(|ty| crate::runtime::connect::ensure_supported(ty).is_ok());
+    if !supported {
+        return Ok(left_running(
+            "this version cannot stop containers of its cluster",
+        ));
     }
-    let _ = (store, req);
-    Ok(left_running(
-        "this version cannot stop containers of its cluster",
-    ))
+    match super::stop::stop_model(store, req, model, Some(found)).await {
+        Ok((removed, mut notes)) => {
+            notes.push(warn(&record::forced_note(model, &removed)));
+            Ok(notes)
+        }
+        Err(e) if e.kind == crate::error::ErrorKind::NotFound => Ok(left_running(&format!(
+            "no {} connection is saved",
+            record::cluster(found)
+                .map(|t| t.as_str())
+                .unwrap_or("docker")
+        ))),
+        Err(e) => Err(e),
+    }
 }

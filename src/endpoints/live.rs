@@ -1,22 +1,24 @@
-//! The live side of `GET /mltk/container_data`: each Docker record joined with what the
-//! engine reports for its container and with a health probe of its API (concurrent, each
-//! bounded), all within one deadline; containers this search head runs that no record names
-//! are reported as orphans and left alone. When the engine cannot be asked, the records are
-//! still listed, with state "unknown" and the reason.
+//! The live side of `GET /mltk/container_data`: each record joined with what its runtime
+//! reports for its workload and with a health probe of its API (concurrent, each bounded),
+//! all within one deadline; workloads this search head runs that no record names are
+//! reported as orphans and left alone. When a runtime cannot be asked, its records are still
+//! listed, with state "unknown" and the reason.
 
-use super::docker::{DockerConnection, manager_id, other_manager, prober, skip_verify_note};
+use super::saved::{SavedConnection, manager_id, other_manager, warnings};
 use super::warn;
 use crate::conffile::Stanza;
 use crate::model::record::{self, running_id};
 use crate::names::ContainerType;
 use crate::protocol::request::{Request, Secret};
-use crate::runtime::docker::Engine;
+use crate::runtime::Runtime;
+use crate::runtime::connect::ensure_supported;
 use crate::runtime::plan::label;
-use crate::runtime::probe::{Probe, Prober};
-use crate::runtime::state::{self, Live, Observed};
+use crate::runtime::probe::Probe;
+use crate::runtime::state::{self, Live, Observed, State};
 use crate::splunkd::SplunkdClient;
 use futures_util::future::join_all;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Bound of one health probe.
@@ -30,75 +32,85 @@ pub struct LiveView {
     pub rows: Map<String, Value>,
     /// Containers of this search head without a record.
     pub orphans: Vec<Value>,
-    /// What the caller should know (engine not asked, orphans, skipped TLS checks).
+    /// What the caller should know (runtime not asked, orphans, skipped TLS checks).
     pub messages: Vec<Value>,
 }
 
-/// The engine's answers for one request.
-struct Seen {
-    containers: Vec<Observed>,
-    probes: Vec<Option<Probe>>,
+/// One runtime's answers for one request.
+pub struct Seen {
+    /// The DSDL workloads on it that this search head may report (its own and the toolkit's).
+    pub containers: Vec<Observed>,
+    /// Record name to the probe of its API, for records whose workload runs.
+    pub probes: HashMap<String, Probe>,
 }
 
-/// Joins `records` with the engine's live view.
+/// What is known of one runtime.
+enum Observation {
+    /// This build does not drive it; the text says so.
+    Unsupported(String),
+    /// It could not be asked; the text says why.
+    Failed(String),
+    /// Its answers.
+    Seen(Seen),
+}
+
+/// Joins `records` with the live view of each runtime they use.
 pub async fn live_rows(store: &SplunkdClient, req: &Request, records: &[Stanza]) -> LiveView {
     let manager = manager_id(req);
+    let in_use: Vec<ContainerType> = [ContainerType::Docker, ContainerType::Kubernetes]
+        .into_iter()
+        .filter(|ty| records.iter().any(|r| record::cluster(r) == Ok(*ty)))
+        .collect();
+    let observed = join_all(
+        in_use
+            .iter()
+            .map(|ty| observe_saved(store, *ty, &manager, records)),
+    )
+    .await;
     let mut messages = Vec::new();
-    let is_docker = |r: &Stanza| record::cluster(r) == Ok(ContainerType::Docker);
-    let seen = if records.iter().any(is_docker) {
-        match tokio::time::timeout(
-            LIVE_DEADLINE,
-            observe(store, &manager, records, &mut messages),
-        )
-        .await
-        {
-            Ok(Ok(seen)) => Ok(seen),
-            Ok(Err(why)) => Err(why),
-            Err(_) => Err(format!(
-                "the Docker engine did not answer within {} s",
-                LIVE_DEADLINE.as_secs()
-            )),
+    let mut seen: Vec<(ContainerType, Observation)> = Vec::new();
+    for (ty, (observation, notes)) in in_use.into_iter().zip(observed) {
+        messages.extend(notes);
+        if let Observation::Failed(why) = &observation {
+            messages.push(warn(&format!("Live state was not checked: {why}")));
         }
-    } else {
-        Err(String::new())
-    };
-    if let Err(why) = &seen
-        && !why.is_empty()
-    {
-        messages.push(warn(&format!("Live state was not checked: {why}")));
+        seen.push((ty, observation));
     }
     let mut rows = Map::new();
-    for (i, r) in records.iter().enumerate() {
-        let live = match (&seen, record::cluster(r)) {
+    for r in records {
+        let cluster = record::cluster(r);
+        let observation = seen
+            .iter()
+            .find(|(ty, _)| cluster.as_ref() == Ok(ty))
+            .map(|(_, o)| o);
+        let live = match (observation, &cluster) {
             _ if running_id(r).is_none() => Live::NoContainer,
-            (_, Ok(ContainerType::Kubernetes)) => {
-                Live::Unchecked("Kubernetes state is not checked by this version".into())
-            }
             (_, Err(other)) => Live::Unchecked(format!("unknown cluster {other:?}")),
+            (Some(Observation::Unsupported(why)), _) => Live::Unchecked(why.clone()),
             _ if other_manager(r, &manager).is_some() => Live::Unchecked(format!(
                 "managed by another search head ({}); its state is checked there",
                 other_manager(r, &manager).unwrap_or_default()
             )),
-            (Err(why), _) => Live::Unchecked(why.clone()),
-            (Ok(seen), _) => state::find(r, &seen.containers),
+            (Some(Observation::Failed(why)), _) => Live::Unchecked(why.clone()),
+            (Some(Observation::Seen(s)), _) => state::find(r, &s.containers),
+            (None, _) => Live::Unchecked("not checked".into()),
         };
-        let probe = seen
-            .as_ref()
-            .ok()
-            .and_then(|s| s.probes.get(i).cloned().flatten());
-        rows.insert(
-            r.name.clone(),
-            Value::Object(state::row(r, &live, probe.as_ref())),
-        );
+        let probe = match observation {
+            Some(Observation::Seen(s)) => s.probes.get(&r.name),
+            _ => None,
+        };
+        rows.insert(r.name.clone(), Value::Object(state::row(r, &live, probe)));
     }
-    let orphans: Vec<Value> = match &seen {
-        Ok(seen) => state::orphans(records, &seen.containers)
-            .into_iter()
-            .filter(|o| o.manager_id.as_deref() == Some(manager.as_str()))
-            .map(state::orphan_json)
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let orphans: Vec<Value> = seen
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Observation::Seen(s) => Some(s),
+            _ => None,
+        })
+        .flat_map(|s| state::orphans(records, &s.containers))
+        .filter(|o| o.manager_id.as_deref() == Some(manager.as_str()))
+        .map(state::orphan_json)
+        .collect();
     if !orphans.is_empty() {
         messages.push(warn(&format!(
             "{} container(s) started by this search head have no record (orphans); they were \
@@ -114,70 +126,85 @@ pub async fn live_rows(store: &SplunkdClient, req: &Request, records: &[Stanza])
     }
 }
 
-/// The engine's view of the app's containers (exit codes filled in for stopped ones) and a
-/// probe of each running record's API; an error says why there is no view.
-async fn observe(
+/// The observation of the runtime `ty` through its saved connection, within
+/// [`LIVE_DEADLINE`], with the connection's warnings.
+async fn observe_saved(
     store: &SplunkdClient,
+    ty: ContainerType,
     manager: &str,
     records: &[Stanza],
-    messages: &mut Vec<Value>,
-) -> Result<Seen, String> {
-    let conn = DockerConnection::load(store).await.map_err(|e| e.message)?;
-    let (settings, engine) = conn.engine().map_err(|e| e.message)?;
-    messages.extend(skip_verify_note(&settings));
-    let mut containers = engine
-        .list_labelled(label::LEGACY_CONTAINER, "")
-        .await
-        .map_err(|e| e.message)?;
-    containers.retain(|c| c.manager_id.is_none() || c.manager_id.as_deref() == Some(manager));
-    fill_exit_codes(&engine, &mut containers).await;
-    let prober = prober(&settings, PROBE_TIMEOUT).map_err(|e| e.message)?;
-    let token = conn.secrets.get("api_token").cloned();
-    let probes = probe_running(&prober, token.as_ref(), records, &containers, manager).await;
-    Ok(Seen { containers, probes })
-}
-
-/// Exit codes and OOM kills need an inspect; only for containers that are not running.
-async fn fill_exit_codes(engine: &Engine, containers: &mut [Observed]) {
-    let details = join_all(
-        containers
-            .iter()
-            .filter(|c| c.state != "running")
-            .map(|c| engine.inspect(&c.id)),
-    )
-    .await;
-    for d in details.into_iter().flatten().flatten() {
-        if let Some(c) = containers.iter_mut().find(|c| c.id == d.observed.id) {
-            c.exit_code = d.observed.exit_code;
-            c.oom_killed = d.observed.oom_killed;
-        }
+) -> (Observation, Vec<Value>) {
+    if ensure_supported(ty).is_err() {
+        let what = match ty {
+            ContainerType::Docker => "Docker",
+            ContainerType::Kubernetes => "Kubernetes",
+        };
+        return (
+            Observation::Unsupported(format!("{what} state is not checked by this version")),
+            Vec::new(),
+        );
+    }
+    let ours: Vec<&Stanza> = records
+        .iter()
+        .filter(|r| record::cluster(r) == Ok(ty))
+        .collect();
+    let work = async {
+        let conn = SavedConnection::load(store, ty)
+            .await
+            .map_err(|e| e.message)?;
+        let rt = conn.connect().map_err(|e| e.message)?;
+        let notes = warnings(&rt);
+        let token = conn.secrets.get("api_token").cloned();
+        let seen = observe(&rt, manager, &ours, token.as_ref())
+            .await
+            .map_err(|e| e.message)?;
+        Ok::<_, String>((seen, notes))
+    };
+    match tokio::time::timeout(LIVE_DEADLINE, work).await {
+        Ok(Ok((seen, notes))) => (Observation::Seen(seen), notes),
+        Ok(Err(why)) => (Observation::Failed(why), Vec::new()),
+        Err(_) => (
+            Observation::Failed(format!(
+                "the {} runtime did not answer within {} s",
+                ty.as_str(),
+                LIVE_DEADLINE.as_secs()
+            )),
+            Vec::new(),
+        ),
     }
 }
 
-/// A probe for each record whose container runs here (`None` for the others), concurrently.
-async fn probe_running(
-    prober: &Prober,
-    token: Option<&Secret>,
-    records: &[Stanza],
-    containers: &[Observed],
+/// One runtime's view of the DSDL workloads this search head may report (exit codes known
+/// for those that ended) and a probe of each running record's API, concurrently.
+pub async fn observe<R: Runtime>(
+    rt: &R,
     manager: &str,
-) -> Vec<Option<Probe>> {
-    join_all(records.iter().map(|r| async move {
-        let running = matches!(state::find(r, containers), Live::Seen(o) if o.state == "running");
-        if !running || other_manager(r, manager).is_some() {
-            return None;
+    records: &[&Stanza],
+    token: Option<&Secret>,
+) -> Result<Seen, crate::runtime::error::RuntimeError> {
+    let mut containers = rt.list(label::LEGACY_CONTAINER, "").await?;
+    containers.retain(|c| c.manager_id.is_none() || c.manager_id.as_deref() == Some(manager));
+    let running: Vec<&Stanza> = records
+        .iter()
+        .copied()
+        .filter(|r| other_manager(r, manager).is_none())
+        .filter(
+            |r| matches!(state::find(r, &containers), Live::Seen(o) if o.state == State::Running),
+        )
+        .collect();
+    let probes = match token {
+        Some(t) => {
+            let urls: Vec<&str> = running
+                .iter()
+                .map(|r| r.get(record::key::API_URL).unwrap_or_default())
+                .collect();
+            rt.probe(&urls, t, PROBE_TIMEOUT).await
         }
-        Some(match token {
-            Some(t) => {
-                prober
-                    .probe(r.get(record::key::API_URL).unwrap_or_default(), t.expose())
-                    .await
-            }
-            None => Probe {
-                ok: false,
-                detail: "no api_token is stored for the docker connection".into(),
-            },
-        })
-    }))
-    .await
+        None => running
+            .iter()
+            .map(|_| Probe::fail("no api_token is stored for the connection"))
+            .collect(),
+    };
+    let probes = running.iter().map(|r| r.name.clone()).zip(probes).collect();
+    Ok(Seen { containers, probes })
 }

@@ -3,14 +3,17 @@
 //! `tail` lines (default 1000), optionally since a time, as `{_time, log, stream}` entries,
 //! newest last; a reply holds at most a few MB of the newest lines and says when it was cut.
 
-use super::docker::{DockerConnection, require_docker_record, skip_verify_note};
+use super::saved::{SavedConnection, record_runtime, warnings};
 use super::warn;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::model::record::{self, running_id};
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
-use crate::runtime::logs::{self, LogQuery, MAX_REPLY_BYTES};
+use crate::runtime::connect::ensure_supported;
+use crate::runtime::error::Failure;
+use crate::runtime::logs::{self, LOG_READ_LIMIT, LogQuery, MAX_REPLY_BYTES};
+use crate::runtime::{Runtime, find_recorded};
 use crate::service::Context;
 use serde_json::{Value, json};
 
@@ -39,28 +42,46 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
                 q.model
             ))
         })?;
-    require_docker_record(&found)?;
+    let ty = record_runtime(&found)?;
+    ensure_supported(ty)?;
     let id = running_id(&found).map(str::to_string).ok_or_else(|| {
         ApiError::conflict(format!(
             "Model {} has no container (it is stopped); start it to have logs.",
             q.model
         ))
     })?;
-    let conn = DockerConnection::load(&store).await?;
-    let (settings, engine) = conn.engine()?;
-    // Only the recorded DSDL container's logs are read; a missing one falls through to the
-    // engine's 404 below.
-    engine.inspect_recorded(&q.model, &id).await?;
-    let read = match engine.logs(&id, q.tail, q.since).await {
+    let rt = SavedConnection::load(&store, ty).await?.connect()?;
+    let mut body = read_logs(&rt, &q, &id).await?;
+    let mut messages = warnings(&rt);
+    messages.extend(super::body::unknown_keys_warning(
+        req,
+        super::body::LOGS_KEYS,
+    ));
+    if let Some(more) = body.get_mut("messages").and_then(Value::as_array_mut) {
+        messages.append(more);
+    }
+    if !messages.is_empty() {
+        body["messages"] = Value::Array(messages);
+    }
+    Ok(Outcome::ok(body))
+}
+
+/// The reply body for the logs of the recorded workload `id` of `q.model`, with a
+/// `messages` list when the read was cut.
+pub async fn read_logs<R: Runtime>(rt: &R, q: &LogQuery, id: &str) -> Result<Value, ApiError> {
+    // Only the recorded DSDL workload's logs are read; a missing one falls through to the
+    // runtime's not-found below.
+    find_recorded(rt, &q.model, id).await?;
+    let read = match rt.logs(id, q.tail, q.since).await {
         Ok(e) => e,
-        Err(e) if e.kind == ErrorKind::NotFound => {
+        Err(e) if e.kind == Failure::NotFound => {
             return Err(ApiError::not_found(format!(
                 "The container of model {} ({id}) no longer exists on the engine, so its logs are \
                  gone; stop the model to clear its record.",
                 q.model
             )));
         }
-        Err(e) if e.kind == ErrorKind::Conflict => {
+        Err(e) if e.kind == Failure::Unsupported => {
             return Err(ApiError::conflict(format!(
                 "The container of model {} uses a logging driver Docker cannot read back (for \
                  example the splunk driver): find its output where that driver sends it. The \
@@ -68,10 +89,10 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
                 q.model, e.message
             )));
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let (entries, truncated) = (read.entries, read.truncated);
-    let mut messages: Vec<Value> = skip_verify_note(&settings).into_iter().collect();
+    let mut messages: Vec<Value> = Vec::new();
     if read.flooded {
         messages.push(warn(&format!(
             "The Docker engine sent far more than the {} lines asked for; reading stopped after \
@@ -84,13 +105,9 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
         messages.push(warn(&format!(
             "Reading the logs stopped after {} s, before the engine's newest lines: ask for a \
              smaller tail or a later since to get them.",
-            crate::runtime::docker::LOG_READ_LIMIT.as_secs()
+            LOG_READ_LIMIT.as_secs()
         )));
     }
-    messages.extend(super::body::unknown_keys_warning(
-        req,
-        super::body::LOGS_KEYS,
-    ));
     if truncated {
         messages.push(warn(&format!(
             "Only the newest {} lines fit in one reply ({} MB of text); ask for a smaller tail \
@@ -112,5 +129,5 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     if !messages.is_empty() {
         body["messages"] = Value::Array(messages);
     }
-    Ok(Outcome::ok(body))
+    Ok(body)
 }

@@ -12,8 +12,10 @@
 //! | [`live`] | the live state joined into `GET container_data` |
 //! | [`test_connection`] | `POST test_container_connection` |
 //!
-//! [`docker`] holds what the Docker endpoints share (the saved connection, the manager id,
-//! the API token).
+//! [`saved`] holds what the runtime endpoints share (the saved connection and the runtime it
+//! reaches, the manager id, the API token, the records in splunkd). The runtime endpoints are
+//! written once against [`crate::runtime::Runtime`]; which runtimes a build has is decided
+//! inside [`crate::runtime`].
 //!
 //! Shared pieces: [`body`] (the keys each endpoint understands; the fields themselves are
 //! [`crate::protocol::fields`]) and the store client
@@ -22,19 +24,13 @@
 pub mod body;
 pub mod connections;
 pub mod delete_model;
-#[cfg(feature = "runtimes")]
-pub mod docker;
 mod index;
-#[cfg(feature = "runtimes")]
 pub mod live;
-#[cfg(feature = "runtimes")]
 pub mod logs;
 pub mod records;
-#[cfg(feature = "runtimes")]
+pub mod saved;
 pub mod start;
-#[cfg(feature = "runtimes")]
 pub mod stop;
-#[cfg(feature = "runtimes")]
 pub mod test_connection;
 
 use crate::error::{ApiError, ErrorKind};
@@ -62,18 +58,13 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         ) => connections::one(ctx, req, &container_type, &name).await,
         ("GET", Route::TestConnection) => connections::saved_docker(ctx, req).await,
         ("GET", Route::ContainerData) => records::container_data(ctx, req).await,
-        #[cfg(feature = "runtimes")]
         ("GET", Route::ContainerLogs) if req.query_arg("model").is_some() => {
             logs::container_logs(ctx, req).await
         }
         ("GET", Route::ContainerLogs) => records::dev_prod_groups(ctx, req).await,
-        #[cfg(feature = "runtimes")]
         ("POST", Route::ContainerLogs) => logs::container_logs(ctx, req).await,
-        #[cfg(feature = "runtimes")]
         ("POST", Route::TestConnection) => test_connection::test(ctx, req).await,
-        #[cfg(feature = "runtimes")]
         ("POST", Route::StartContainer) => start::start(ctx, req).await,
-        #[cfg(feature = "runtimes")]
         ("POST", Route::StopContainer) => stop::stop(ctx, req).await,
         ("GET", Route::StartContainer) => records::counts(ctx, req).await,
         ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,

@@ -30,14 +30,11 @@ pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, Api
             .await
             .map_err(|e| fail(e, FAILED))?,
     );
-    #[cfg(feature = "runtimes")]
     let super::live::LiveView {
         rows: config,
         orphans,
         messages,
     } = super::live::live_rows(&store, req, &records).await;
-    #[cfg(not(feature = "runtimes"))]
-    let (config, orphans, messages) = stored_rows(&records);
     let mut body = json!({
         "message": "Fetched the container successfully",
         "config": config,
@@ -116,22 +113,6 @@ pub async fn image_catalog(ctx: &Context, req: &Request) -> Result<Outcome, ApiE
         body["messages"] = json!([warn(&w)]);
     }
     Ok(Outcome::ok(body))
-}
-
-/// Without runtime support: the stored keys only, with an unknown state.
-#[cfg(not(feature = "runtimes"))]
-fn stored_rows(records: &[Stanza]) -> (serde_json::Map<String, Value>, Vec<Value>, Vec<Value>) {
-    let rows = records
-        .iter()
-        .map(|r| {
-            let mut c = record::content(r);
-            c.insert("state".into(), Value::String("unknown".into()));
-            c.insert("status".into(), Value::String(record::UNKNOWN.into()));
-            (r.name.clone(), Value::Object(c))
-        })
-        .collect();
-    let note = info("This build has no container runtime support; live state is not checked.");
-    (rows, Vec::new(), vec![note])
 }
 
 /// The records of dsdl_container.conf, with one list call.

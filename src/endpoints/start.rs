@@ -1,40 +1,39 @@
 //! `POST /mltk/start_container`: starts a model's container from the catalog on the saved
-//! Docker connection.
+//! connection of the request's `cluster`.
 //!
 //! Order of work: check the request, read the connection, the catalog and the record (three
-//! calls), check what can be checked before touching the engine (Jupyter password, GPU
-//! runtime, network, image), then create the container under the model's runtime name. The
-//! engine's name uniqueness is the lock between concurrent starts: the loser waits for the
-//! winner's container and reports it. The record is written once the container runs, updated
-//! when it is ready, and removed again with the container if anything after the create fails,
-//! so a failed start leaves neither a record nor a container.
+//! calls), check what can be checked before touching the runtime (Jupyter password, then the
+//! runtime's preflight: GPU support, network, image), then create the workload under the
+//! model's runtime name. The runtime's name uniqueness is the lock between concurrent starts:
+//! the loser waits for the winner's workload and reports it. The record is written once the
+//! workload runs, updated when it is ready, and removed again with the workload if anything
+//! after the create fails, so a failed start leaves neither a record nor a workload.
+//!
+//! [`Start`] is that state machine, generic over the runtime and the record store, so it runs
+//! unchanged on the in-memory fake in tests.
 
-use super::docker::{
-    DockerConnection, ensure_api_token, kubernetes_not_yet, manager_id, mirror_api_token, prober,
-    skip_verify_note, write_record,
-};
 use super::info;
+use super::saved::{SavedConnection, ensure_api_token, manager_id, mirror_api_token, warnings};
 use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::image::{self, Catalog};
-use crate::model::record::{self, running_id};
-use crate::names::{self, ContainerType};
+use crate::model::record::{self, Records, running_id};
+use crate::names;
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::{Request, Secret};
 use crate::render::now_iso;
-use crate::runtime::docker::settings::DockerSettings;
-use crate::runtime::docker::{ContainerSpec, Engine, Inspected};
+use crate::runtime::connect::ensure_supported;
+use crate::runtime::error::Failure;
 use crate::runtime::plan::{
-    self, Existing, Phase, RecordFields, StartRequest, Urls, catalog_image, label,
+    self, Existing, Phase, RecordFields, StartRequest, Urls, catalog_image,
 };
+use crate::runtime::state::State;
+use crate::runtime::{Found, Runtime, Workload, find_recorded};
 use crate::service::Context;
-use crate::splunkd::SplunkdClient;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// Longest an image pull may take.
-const PULL_LIMIT: Duration = Duration::from_secs(60);
 /// Longest a whole start may take, pull and waits included: well below the handler timeout
 /// (120 s in splunkd-dev), so the driver is never killed mid-start with its container
 /// running and its record saying `starting`. Waits are cut short to fit; a pull that cannot
@@ -47,6 +46,8 @@ const RACE_WAIT: Duration = Duration::from_secs(25);
 const LEFTOVER_AGE: Duration = Duration::from_secs(60);
 /// How long a start watches a container that stopped for its removal by a concurrent stop.
 const REMOVAL_WINDOW: Duration = Duration::from_secs(2);
+/// Bound of one health probe during a start.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `POST /mltk/start_container`.
 pub async fn start(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
@@ -61,12 +62,10 @@ pub async fn start(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
 async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     let deadline = Instant::now() + START_BUDGET;
     let want = plan::start_request(&Fields::from_request(req)?)?;
-    if want.cluster == ContainerType::Kubernetes {
-        return Err(kubernetes_not_yet());
-    }
+    ensure_supported(want.cluster)?;
     let store = ctx.store(req).await?;
     let (conn, catalog, found) = tokio::join!(
-        DockerConnection::load(&store),
+        SavedConnection::load(&store, want.cluster),
         store.list_stanzas(image::CONF),
         store.get_stanza(record::CONF, &want.model)
     );
@@ -77,7 +76,7 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     let manager = manager_id(req);
     if let Some(other) = found
         .as_ref()
-        .and_then(|r| super::docker::other_manager(r, &manager))
+        .and_then(|r| super::saved::other_manager(r, &manager))
     {
         return Err(ApiError::conflict(format!(
             "Model {} is managed by another search head ({other}); start or stop it there.",
@@ -93,15 +92,16 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     let jupyter = match conn.secrets.get("jupyter_passwd") {
         Some(p) => Some(plan::jupyter_hash(p.expose())?),
         None if want.mode == record::Mode::Dev => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::bad_request(format!(
                 "A DEV container needs a Jupyter password: save jupyter_passwd (or \
-                 jupyter_password) with the docker connection; the image refuses to start \
+                 jupyter_password) with the {} connection; the image refuses to start \
                  Jupyter without one.",
-            ));
+                want.cluster.as_str()
+            )));
         }
         None => None,
     };
-    let (token, generated) = ensure_api_token(&store, &mut conn.secrets).await?;
+    let (token, generated) = ensure_api_token(&store, want.cluster, &mut conn.secrets).await?;
     // `| fit` and `| apply` read the token where the toolkit keeps it.
     mirror_api_token(&store, &token).await?;
     if generated {
@@ -109,90 +109,38 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
             "No api_token was stored; a new one was generated and stored for this connection.",
         ));
     }
-    let (settings, engine) = conn.engine()?;
-    messages.extend(skip_verify_note(&settings));
+    let rt = conn.connect()?;
+    messages.extend(warnings(&rt));
     let spec_hash = plan::spec_hash(&image_ref, want.mode, want.gpu);
-    let spec = ContainerSpec {
+    let workload = Workload {
         name: names::runtime_name(&want.model),
-        image: image_ref.clone(),
+        image: image_ref,
         env: plan::environment(
             &conn.stanza,
             &conn.secrets,
             want.mode,
-            settings.https,
+            plan::serves_https(&conn.stanza),
             &token,
             jupyter.as_deref(),
         ),
-        labels: plan::labels(&want.model, &manager, want.mode, &spec_hash)
-            .into_iter()
-            .collect(),
+        labels: plan::labels(&want.model, &manager, want.mode, &spec_hash),
         ports: plan::ports(want.mode, &want.model),
-        network: settings.network.clone(),
-        host_ip: settings.publish_ip.map(str::to_string),
-        logging: settings.logging.clone(),
         gpu: want.gpu,
     };
-    let run = Start {
-        store: &store,
-        engine: &engine,
-        settings: &settings,
+    Start {
+        runtime: &rt,
+        records: &store,
         want: &want,
-        spec: &spec,
+        workload: &workload,
         spec_hash: &spec_hash,
         token: &token,
         manager: &manager,
         connection: &conn.name,
         image: &entry.image,
         deadline,
-    };
-    run.refuse_other_recorded_container(found.as_ref()).await?;
-    run.preflight(&mut messages).await?;
-
-    // The engine's name uniqueness decides between concurrent starts; a lost race is waited
-    // out, and a leftover or vanished container gives one more try.
-    for _ in 0..2 {
-        if let Some(existing) = engine.inspect(&spec.name).await? {
-            let label_of = |k: &str| existing.labels.get(k).cloned();
-            match plan::existing(label_of, &existing.observed.state, &manager, &spec_hash) {
-                Existing::Running => return run.already_running(existing, messages).await,
-                Existing::InProgress => match run.wait_for_other().await? {
-                    Some(outcome) => return Ok(with_messages(outcome, messages)),
-                    None => continue,
-                },
-                Existing::Replaceable => {
-                    engine.remove(&existing.observed.id).await?;
-                }
-                Existing::Different => {
-                    return Err(ApiError::conflict(format!(
-                        "Model {} already runs with a different image, mode or GPU setting \
-                         (container {}); stop it first with POST /mltk/stop_container.",
-                        want.model, existing.observed.name
-                    )));
-                }
-                Existing::Foreign => {
-                    return Err(ApiError::conflict(format!(
-                        "A container named {} exists on the engine but was not started by this \
-                         search head; remove or rename it, or start the model under another \
-                         name.",
-                        spec.name
-                    )));
-                }
-            }
-        }
-        match engine.create(&spec).await {
-            Ok(id) => return run.finish(&id, messages).await,
-            // Another process created it between our look and our create: wait for it.
-            Err(e) if e.kind == ErrorKind::Conflict => match run.wait_for_other().await? {
-                Some(outcome) => return Ok(with_messages(outcome, messages)),
-                None => continue,
-            },
-            Err(e) => return Err(e),
-        }
     }
-    Err(ApiError::conflict(format!(
-        "Another start of model {} is in progress; try again in a moment.",
-        want.model
-    )))
+    .run(found.as_ref(), messages)
+    .await
 }
 
 fn with_messages(outcome: Outcome, messages: Vec<Value>) -> Outcome {
@@ -205,23 +153,91 @@ fn with_messages(outcome: Outcome, messages: Vec<Value>) -> Outcome {
     }
 }
 
-/// One start, once everything it needs is read.
-struct Start<'a> {
-    store: &'a SplunkdClient,
-    engine: &'a Engine,
-    settings: &'a DockerSettings,
-    want: &'a StartRequest,
-    spec: &'a ContainerSpec,
-    spec_hash: &'a str,
-    token: &'a Secret,
-    manager: &'a str,
-    connection: &'a str,
-    image: &'a str,
+/// One start, once everything it needs is read: the state machine of a start, on any
+/// runtime and record store.
+pub struct Start<'a, R, S> {
+    /// Where the workload runs.
+    pub runtime: &'a R,
+    /// Where its record is kept.
+    pub records: &'a S,
+    /// What was asked.
+    pub want: &'a StartRequest,
+    /// What runs.
+    pub workload: &'a Workload,
+    /// The spec hash of [`plan::spec_hash`] (also in the workload's labels).
+    pub spec_hash: &'a str,
+    /// The API token the container's API wants.
+    pub token: &'a Secret,
+    /// This search head's manager id.
+    pub manager: &'a str,
+    /// The connection's name, for the record.
+    pub connection: &'a str,
+    /// `name:tag` of the catalog image, for the record and the reply.
+    pub image: &'a str,
     /// When the start must have answered ([`START_BUDGET`]).
-    deadline: Instant,
+    pub deadline: Instant,
 }
 
-impl Start<'_> {
+impl<R: Runtime, S: Records> Start<'_, R, S> {
+    /// Runs the start: `found` is the model's record as read before. The runtime's name
+    /// uniqueness decides between concurrent starts; a lost race is waited out, and a
+    /// leftover or vanished workload gives one more try.
+    pub async fn run(
+        &self,
+        found: Option<&Stanza>,
+        mut messages: Vec<Value>,
+    ) -> Result<Outcome, ApiError> {
+        self.refuse_other_recorded_container(found).await?;
+        for note in self.runtime.preflight(self.workload, self.deadline).await? {
+            messages.push(info(&note));
+        }
+        let name = &self.workload.name;
+        for _ in 0..2 {
+            if let Some(existing) = self.runtime.find(name).await? {
+                let label_of = |k: &str| existing.labels.get(k).cloned();
+                let state = &existing.observed.state;
+                match plan::existing(label_of, state, self.manager, self.spec_hash) {
+                    Existing::Running => return self.already_running(existing, messages).await,
+                    Existing::InProgress => match self.wait_for_other().await? {
+                        Some(outcome) => return Ok(with_messages(outcome, messages)),
+                        None => continue,
+                    },
+                    Existing::Replaceable => {
+                        self.runtime.remove(&existing.observed.id).await?;
+                    }
+                    Existing::Different => {
+                        return Err(ApiError::conflict(format!(
+                            "Model {} already runs with a different image, mode or GPU \
+                             setting (container {}); stop it first with POST \
+                             /mltk/stop_container.",
+                            self.want.model, existing.observed.name
+                        )));
+                    }
+                    Existing::Foreign => {
+                        return Err(ApiError::conflict(format!(
+                            "A container named {name} exists on the engine but was not started \
+                             by this search head; remove or rename it, or start the model under \
+                             another name."
+                        )));
+                    }
+                }
+            }
+            match self.runtime.create(self.workload).await {
+                Ok(id) => return self.finish(&id, messages).await,
+                // Another process created it between our look and our create: wait for it.
+                Err(e) if e.kind == Failure::AlreadyExists => match self.wait_for_other().await? {
+                    Some(outcome) => return Ok(with_messages(outcome, messages)),
+                    None => continue,
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::conflict(format!(
+            "Another start of model {} is in progress; try again in a moment.",
+            self.want.model
+        )))
+    }
+
     /// 409 when the record names a live container other than the one this start would make
     /// (a toolkit-started container, say): starting would leave it running unrecorded.
     async fn refuse_other_recorded_container(
@@ -231,8 +247,8 @@ impl Start<'_> {
         let Some(id) = found.and_then(running_id) else {
             return Ok(());
         };
-        match self.engine.inspect_recorded(&self.want.model, id).await? {
-            Some(c) if c.observed.name != self.spec.name && plan::is_alive(&c.observed.state) => {
+        match find_recorded(self.runtime, &self.want.model, id).await? {
+            Some(c) if c.observed.name != self.workload.name && c.observed.state.is_alive() => {
                 Err(ApiError::conflict(format!(
                     "Model {} already has a container ({}, {}) recorded; stop it first with POST \
                      /mltk/stop_container.",
@@ -243,49 +259,8 @@ impl Start<'_> {
         }
     }
 
-    /// What can fail before a container exists: GPU runtime, network, image (pulled last,
-    /// only when allowed), the shared volumes.
-    async fn preflight(&self, messages: &mut Vec<Value>) -> Result<(), ApiError> {
-        let url = &self.settings.url;
-        if self.want.gpu && !self.engine.has_gpu_runtime().await? {
-            return Err(ApiError::bad_request(format!(
-                "runtime=nvidia needs the NVIDIA container runtime, which the Docker engine at \
-                 {url} does not have: install the NVIDIA container toolkit there, or start \
-                 without runtime=nvidia."
-            )));
-        }
-        if let Some(net) = &self.settings.network
-            && !self.engine.network_exists(net).await?
-        {
-            return Err(ApiError::bad_request(format!(
-                "The docker_network {net:?} does not exist on the engine: create it (docker \
-                 network create {net}) or clear docker_network."
-            )));
-        }
-        let image = &self.spec.image;
-        if !self.engine.has_image(image).await? {
-            if !self.settings.allow_pull {
-                return Err(ApiError::not_found(format!(
-                    "The image {image} is not on the Docker engine at {url} and pulling is off: \
-                     load it there (docker pull or docker load), or set allow_pull = true on \
-                     the docker connection."
-                )));
-            }
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            self.engine.pull(image, PULL_LIMIT.min(left)).await?;
-            messages.push(info(&format!("Pulled the image {image}.")));
-        }
-        let volume_labels = [
-            (label::MANAGED_BY.to_string(), label::MANAGER.to_string()),
-            (label::MANAGER_ID.to_string(), self.manager.to_string()),
-        ]
-        .into_iter()
-        .collect();
-        self.engine.ensure_volumes(&volume_labels).await
-    }
-
-    /// Starts the created container, records it, waits for readiness. Any failure removes
-    /// the container and the record again.
+    /// Starts the created workload, records it, waits for readiness. Any failure removes
+    /// the workload and the record again.
     async fn finish(&self, id: &str, mut messages: Vec<Value>) -> Result<Outcome, ApiError> {
         let mut recorded = false;
         match self.bring_up(id, &mut recorded).await {
@@ -299,18 +274,13 @@ impl Start<'_> {
                 Ok(with_messages(self.reply(id, &urls, phase, true), messages))
             }
             Err(e) => {
-                if let Err(cleanup) = self.engine.remove(id).await {
+                if let Err(cleanup) = self.runtime.remove(id).await {
                     crate::log::fault(&format!(
                         "start of {} failed and its container {id} could not be removed: {}",
                         self.want.model, cleanup.message
                     ));
                 }
-                if recorded
-                    && let Err(cleanup) = self
-                        .store
-                        .delete_stanza(record::CONF, &self.want.model)
-                        .await
-                {
+                if recorded && let Err(cleanup) = self.records.delete(&self.want.model).await {
                     crate::log::fault(&format!(
                         "start of {} failed and its record could not be removed: {}",
                         self.want.model, cleanup.message
@@ -326,28 +296,30 @@ impl Start<'_> {
         id: &str,
         recorded: &mut bool,
     ) -> Result<(Urls, Phase, String), ApiError> {
-        self.engine.start(id).await.map_err(|e| match e.kind {
-            ErrorKind::NotFound => ApiError::conflict(format!(
+        self.runtime.start(id).await.map_err(|e| match e.kind {
+            Failure::NotFound => ApiError::conflict(format!(
                 "The container of model {} was removed while it was being started (a stop at the \
                  same time?); start it again.",
                 self.want.model
             )),
-            _ => e,
+            _ => e.into(),
         })?;
-        let inspected = self
-            .engine
-            .inspect(id)
+        let found = self
+            .runtime
+            .find(id)
             .await?
             .ok_or_else(|| self.vanished())?;
-        let urls = self.urls(&inspected)?;
+        let urls = self.urls(&found)?;
         let started_at = now_iso();
         let starting = self.record(id, &urls, Phase::Starting, &started_at);
-        write_record(self.store, &self.want.model, &starting.pairs()).await?;
+        self.records
+            .put(&self.want.model, &starting.pairs())
+            .await?;
         *recorded = true;
         let (phase, reason) = self.wait_ready(id, &urls).await?;
         if phase == Phase::Ready {
             let ready = self.record(id, &urls, Phase::Ready, &started_at);
-            write_record(self.store, &self.want.model, &ready.pairs()).await?;
+            self.records.put(&self.want.model, &ready.pairs()).await?;
         }
         Ok((urls, phase, reason))
     }
@@ -361,15 +333,9 @@ impl Start<'_> {
         ))
     }
 
-    /// The URLs from the published ports.
-    fn urls(&self, inspected: &Inspected) -> Result<Urls, ApiError> {
-        plan::urls(
-            &self.settings.endpoint_hostname,
-            &self.settings.endpoint_hostname_external,
-            self.settings.https,
-            &inspected.published(&self.spec.ports),
-        )
-        .map_err(|e| {
+    /// The URLs of the running workload.
+    fn urls(&self, found: &Found) -> Result<Urls, ApiError> {
+        self.runtime.urls(found, &self.workload.ports).map_err(|e| {
             ApiError::new(
                 ErrorKind::BadGateway,
                 format!("The container started but {e}."),
@@ -377,21 +343,32 @@ impl Start<'_> {
         })
     }
 
-    /// Probes until the API answers, the container stops or goes, or the wait is over.
+    /// One health probe of the workload's API.
+    async fn probe(&self, urls: &Urls) -> crate::runtime::probe::Probe {
+        let probes = self
+            .runtime
+            .probe(&[urls.api_url.as_str()], self.token, PROBE_TIMEOUT)
+            .await;
+        probes
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| crate::runtime::probe::Probe::fail("not probed"))
+    }
+
+    /// Probes until the API answers, the workload stops or goes, or the wait is over.
     async fn wait_ready(&self, id: &str, urls: &Urls) -> Result<(Phase, String), ApiError> {
-        let prober = prober(self.settings, Duration::from_secs(1))?;
         let until = (Instant::now() + self.want.wait).min(self.deadline);
         loop {
-            let p = prober.probe(&urls.api_url, self.token.expose()).await;
+            let p = self.probe(urls).await;
             if p.ok {
                 return Ok((Phase::Ready, String::new()));
             }
             let now = self
-                .engine
-                .inspect(id)
+                .runtime
+                .find(id)
                 .await?
                 .ok_or_else(|| self.vanished())?;
-            if now.observed.state != "running" {
+            if now.observed.state != State::Running {
                 return Err(self.ended(id, &now).await);
             }
             if Instant::now() >= until {
@@ -401,13 +378,13 @@ impl Start<'_> {
         }
     }
 
-    /// The error for a container that is no longer running during its start. A stop by
-    /// another request removes it right after it exits, so a container gone within
+    /// The error for a workload that is no longer running during its start. A stop by
+    /// another request removes it right after it exits, so one gone within
     /// [`REMOVAL_WINDOW`] was stopped on purpose (409); one still there died on its own (502).
-    async fn ended(&self, id: &str, c: &Inspected) -> ApiError {
+    async fn ended(&self, id: &str, c: &Found) -> ApiError {
         let until = Instant::now() + REMOVAL_WINDOW;
         while Instant::now() < until {
-            match self.engine.inspect(id).await {
+            match self.runtime.find(id).await {
                 Ok(None) => return self.vanished(),
                 Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
                 Err(_) => break,
@@ -416,13 +393,13 @@ impl Start<'_> {
         self.died(id, c).await
     }
 
-    /// The error for a container that stopped during its start: its exit code and last
+    /// The error for a workload that stopped during its start: its exit code and last
     /// output, with every secret of its environment masked.
-    async fn died(&self, id: &str, c: &Inspected) -> ApiError {
-        let tail = self.engine.logs(id, 20, None).await.unwrap_or_default();
+    async fn died(&self, id: &str, c: &Found) -> ApiError {
+        let tail = self.runtime.logs(id, 20, None).await.unwrap_or_default();
         let output: Vec<String> = tail.entries.into_iter().map(|e| e.log).collect();
         let secrets: Vec<&str> = self
-            .spec
+            .workload
             .env
             .0
             .iter()
@@ -450,9 +427,9 @@ impl Start<'_> {
     ) -> RecordFields<'b> {
         RecordFields {
             id,
-            runtime_name: &self.spec.name,
+            runtime_name: &self.workload.name,
             mode: self.want.mode,
-            cluster: ContainerType::Docker,
+            cluster: self.runtime.kind(),
             image: self.image,
             gpu: self.want.gpu,
             urls,
@@ -463,7 +440,7 @@ impl Start<'_> {
         }
     }
 
-    /// The reply for a container that runs with this spec.
+    /// The reply for a workload that runs with this spec.
     fn reply(&self, id: &str, urls: &Urls, phase: Phase, changed: bool) -> Outcome {
         Outcome::ok(json!({
             "message": if changed {
@@ -473,9 +450,9 @@ impl Start<'_> {
             },
             "updated_config": {
                 "container_id": id,
-                "container_name": self.spec.name,
+                "container_name": self.workload.name,
                 "mode": self.want.mode.as_str(),
-                "cluster": "docker",
+                "cluster": self.runtime.kind().as_str(),
                 "image": self.image,
                 "runtime": if self.want.gpu { "nvidia" } else { "" },
                 "api_url": urls.api_url,
@@ -495,27 +472,21 @@ impl Start<'_> {
     /// else.
     async fn already_running(
         &self,
-        c: Inspected,
+        c: Found,
         mut messages: Vec<Value>,
     ) -> Result<Outcome, ApiError> {
         let urls = self.urls(&c)?;
         let id = c.observed.id.clone();
-        let probe = prober(self.settings, Duration::from_secs(1))?
-            .probe(&urls.api_url, self.token.expose())
-            .await;
-        let phase = if probe.ok {
+        let phase = if self.probe(&urls).await.ok {
             Phase::Ready
         } else {
             Phase::Starting
         };
-        let stored = self
-            .store
-            .get_stanza(record::CONF, &self.want.model)
-            .await?;
+        let stored = self.records.get(&self.want.model).await?;
         if stored.as_ref().and_then(running_id) != Some(id.as_str()) {
             let started_at = now_iso();
             let fields = self.record(&id, &urls, phase, &started_at);
-            write_record(self.store, &self.want.model, &fields.pairs()).await?;
+            self.records.put(&self.want.model, &fields.pairs()).await?;
             messages.push(info("The record was missing or stale and was rewritten."));
         }
         Ok(with_messages(
@@ -524,16 +495,16 @@ impl Start<'_> {
         ))
     }
 
-    /// Another start created the container: its outcome once it runs, `None` when there is
+    /// Another start created the workload: its outcome once it runs, `None` when there is
     /// nothing to wait for (it vanished, or it is a leftover that was removed).
     async fn wait_for_other(&self) -> Result<Option<Outcome>, ApiError> {
         let until = (Instant::now() + RACE_WAIT).min(self.deadline);
         loop {
             // The engine reserves a name before the container can be inspected, so a
-            // container that is not there yet is waited for too.
-            let current = self.engine.inspect(&self.spec.name).await?;
+            // workload that is not there yet is waited for too.
+            let current = self.runtime.find(&self.workload.name).await?;
             match current {
-                Some(c) if c.observed.state == "running" => {
+                Some(c) if c.observed.state == State::Running => {
                     let label_of = |k: &str| c.labels.get(k).cloned();
                     let state = &c.observed.state;
                     return match plan::existing(label_of, state, self.manager, self.spec_hash) {
@@ -553,11 +524,11 @@ impl Start<'_> {
                         ))),
                     };
                 }
-                Some(c) if c.observed.state == "created" && is_leftover(&c) => {
-                    self.engine.remove(&c.observed.id).await?;
+                Some(c) if c.observed.state == State::Created && c.older_than(LEFTOVER_AGE) => {
+                    self.runtime.remove(&c.observed.id).await?;
                     return Ok(None);
                 }
-                Some(c) if c.observed.state != "created" => return Ok(None),
+                Some(c) if c.observed.state != State::Created => return Ok(None),
                 None if Instant::now() >= until => return Ok(None),
                 _ if Instant::now() >= until => {
                     return Err(ApiError::conflict(format!(
@@ -571,10 +542,276 @@ impl Start<'_> {
     }
 }
 
-/// Whether a container that is only "created" was made long enough ago to be a leftover.
-fn is_leftover(c: &Inspected) -> bool {
-    c.created_at.is_some_and(|t| {
-        jiff::Timestamp::now().duration_since(t)
-            > jiff::SignedDuration::try_from(LEFTOVER_AGE).unwrap_or_default()
-    })
+#[cfg(test)]
+mod tests {
+    //! The start state machine on the in-memory runtime, including the branches only a rare
+    //! race reaches on a real engine (a leftover of a start that died half-way, a start
+    //! still under way, a stop during the start).
+
+    use super::*;
+    use crate::model::record::{MemoryRecords, Mode};
+    use crate::names::ContainerType;
+    use crate::runtime::fake::Fake;
+    use crate::runtime::plan::label;
+    use std::collections::HashMap;
+
+    const MANAGER: &str = "sh-1";
+
+    /// What a start of `model` with `image` (and extra environment) would run.
+    struct Case {
+        want: StartRequest,
+        workload: Workload,
+        spec_hash: String,
+        token: Secret,
+        budget: Duration,
+    }
+
+    fn case(model: &str, image: &str, env: &[(&str, &str)]) -> Case {
+        let want = StartRequest {
+            model: model.into(),
+            image: image.into(),
+            mode: Mode::Prod,
+            cluster: ContainerType::Docker,
+            gpu: false,
+            wait: Duration::from_secs(2),
+        };
+        let token = Secret::new("t0ken");
+        let spec_hash = plan::spec_hash(image, want.mode, false);
+        let mut environment = plan::environment(
+            &Stanza::new("docker"),
+            &Default::default(),
+            want.mode,
+            false,
+            &token,
+            None,
+        );
+        for (k, v) in env {
+            environment.set(k, *v);
+        }
+        let workload = Workload {
+            name: names::runtime_name(model),
+            image: image.into(),
+            env: environment,
+            labels: plan::labels(model, MANAGER, want.mode, &spec_hash),
+            ports: plan::ports(want.mode, model),
+            gpu: false,
+        };
+        Case {
+            want,
+            workload,
+            spec_hash,
+            token,
+            budget: START_BUDGET,
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    async fn run(rt: &Fake, records: &MemoryRecords, c: &Case) -> Result<Outcome, ApiError> {
+        let found = records.get(&c.want.model).await?;
+        Start {
+            runtime: rt,
+            records,
+            want: &c.want,
+            workload: &c.workload,
+            spec_hash: &c.spec_hash,
+            token: &c.token,
+            manager: MANAGER,
+            connection: "conn",
+            image: &c.want.image,
+            deadline: Instant::now() + c.budget,
+        }
+        .run(found.as_ref(), Vec::new())
+        .await
+    }
+
+    fn body(o: &Outcome) -> &Value {
+        match o {
+            Outcome::Object { body, .. } => body,
+            other => panic!("not an object reply: {other:?}"),
+        }
+    }
+
+    fn labels_of(c: &Case) -> HashMap<String, String> {
+        c.workload.labels.clone().into_iter().collect()
+    }
+
+    #[test]
+    fn a_start_records_the_workload_once_its_api_answers() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let c = case("m1", "r/img:1", &[]);
+        let reply = block_on(run(&rt, &records, &c)).unwrap();
+        let config = &body(&reply)["updated_config"];
+        assert_eq!(config["changed"], true);
+        assert_eq!(config["phase"], "ready");
+        let id = config["container_id"].as_str().unwrap();
+        assert_eq!(id.len(), 64);
+        let record = &records.all()[0];
+        assert_eq!(record.get("id"), Some(id));
+        assert_eq!(record.get("phase"), Some("ready"));
+        assert_eq!(record.get("status"), Some(record::ACTIVE));
+        assert_eq!(record.get("cluster"), Some("docker"));
+        assert!(record.get("api_url").unwrap().starts_with("http://"));
+    }
+
+    #[test]
+    fn a_leftover_of_a_start_that_died_half_way_is_replaced() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let c = case("m2", "r/img:1", &[]);
+        // Made long ago and never started: the start that made it is gone.
+        let leftover = rt.insert(
+            &c.workload.name,
+            labels_of(&c),
+            State::Created,
+            LEFTOVER_AGE * 2,
+        );
+        let reply = block_on(run(&rt, &records, &c)).unwrap();
+        let id = body(&reply)["updated_config"]["container_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(id, leftover);
+        let left: Vec<String> = rt.workloads().into_iter().map(|w| w.id).collect();
+        assert_eq!(left, vec![id], "the leftover is removed, the new one runs");
+    }
+
+    #[test]
+    fn a_start_still_under_way_is_waited_for_then_a_conflict() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let mut c = case("m3", "r/img:1", &[]);
+        c.budget = Duration::from_millis(600);
+        // Made just now by another start that has not started it yet.
+        let other = rt.insert(
+            &c.workload.name,
+            labels_of(&c),
+            State::Created,
+            Duration::ZERO,
+        );
+        let e = block_on(run(&rt, &records, &c)).unwrap_err();
+        assert_eq!(e.status(), 409, "{}", e.message);
+        assert!(e.message.contains("still in progress"), "{}", e.message);
+        assert_eq!(
+            rt.workloads()[0].id,
+            other,
+            "the other start's workload is left"
+        );
+        assert!(records.all().is_empty());
+    }
+
+    #[test]
+    fn a_stopped_workload_of_ours_is_replaced_and_a_foreign_one_refused() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let c = case("m4", "r/img:1", &[]);
+        let old = rt.insert(&c.workload.name, labels_of(&c), State::Exited, LEFTOVER_AGE);
+        let reply = block_on(run(&rt, &records, &c)).unwrap();
+        assert_ne!(body(&reply)["updated_config"]["container_id"], old.as_str());
+        assert_eq!(rt.workloads().len(), 1);
+
+        let c = case("m5", "r/img:1", &[]);
+        let theirs = HashMap::from([("com.example".to_string(), "db".to_string())]);
+        rt.insert(&c.workload.name, theirs, State::Running, LEFTOVER_AGE);
+        let e = block_on(run(&rt, &records, &c)).unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert!(
+            e.message.contains("not started by this search head"),
+            "{}",
+            e.message
+        );
+        assert_eq!(rt.workloads().len(), 2, "the foreign workload is untouched");
+    }
+
+    #[test]
+    fn a_workload_that_dies_during_its_start_leaves_nothing_behind() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let c = case(
+            "m6",
+            "r/img:1",
+            &[("DSDL_TEST_PORT", "5999"), ("DSDL_TEST_EXIT_AFTER", "0.2")],
+        );
+        let e = block_on(run(&rt, &records, &c)).unwrap_err();
+        assert_eq!(e.status(), 502, "{}", e.message);
+        assert!(e.message.contains("exit code 3"), "{}", e.message);
+        assert!(e.message.contains("exiting with code 3"), "{}", e.message);
+        assert!(rt.workloads().is_empty(), "the workload is removed");
+        assert!(records.all().is_empty(), "the record is removed");
+    }
+
+    #[test]
+    fn an_api_that_never_answers_gives_starting_within_the_wait() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let mut c = case("m7", "r/img:1", &[("DSDL_TEST_PORT", "5999")]);
+        c.want.wait = Duration::from_millis(500);
+        let started = Instant::now();
+        let reply = block_on(run(&rt, &records, &c)).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(body(&reply)["updated_config"]["phase"], "starting");
+        assert!(
+            body(&reply)["messages"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer yet")
+        );
+        assert_eq!(records.all()[0].get("phase"), Some("starting"));
+    }
+
+    #[test]
+    fn a_wrong_token_is_not_ready() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let mut c = case("m8", "r/img:1", &[("api_token", "another")]);
+        c.want.wait = Duration::from_millis(300);
+        let reply = block_on(run(&rt, &records, &c)).unwrap();
+        assert_eq!(body(&reply)["updated_config"]["phase"], "starting");
+    }
+
+    #[test]
+    fn a_stop_during_the_start_is_a_conflict_not_a_failure() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let mut c = case("m9", "r/img:1", &[("DSDL_TEST_PORT", "5999")]);
+        c.want.wait = Duration::from_secs(5);
+        let (start, stopped) = block_on(async {
+            let stop = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                super::super::stop::stop_workloads(&rt, MANAGER, "m9", None).await
+            };
+            tokio::join!(run(&rt, &records, &c), stop)
+        });
+        assert_eq!(stopped.unwrap().len(), 1);
+        let e = start.unwrap_err();
+        assert_eq!(e.status(), 409, "{}", e.message);
+        assert!(e.message.contains("stopped and removed by another request"));
+        assert!(records.all().is_empty());
+    }
+
+    #[test]
+    fn a_missing_image_is_404_before_anything_is_made() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        rt.without_image("r/gone:1");
+        let c = case("m10", "r/gone:1", &[]);
+        let e = block_on(run(&rt, &records, &c)).unwrap_err();
+        assert_eq!(e.status(), 404);
+        assert!(!rt.calls().contains(&"create".to_string()));
+    }
+
+    #[test]
+    fn a_recorded_toolkit_container_is_not_orphaned_by_a_start() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let c = case("m11", "r/img:1", &[]);
+        let toolkit = HashMap::from([(label::LEGACY_CONTAINER.to_string(), String::new())]);
+        let theirs = rt.insert("dsdl_m11", toolkit, State::Running, LEFTOVER_AGE);
+        block_on(records.put("m11", &[("id".into(), theirs.clone())])).unwrap();
+        let e = block_on(run(&rt, &records, &c)).unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert!(
+            e.message.contains("already has a container"),
+            "{}",
+            e.message
+        );
+        assert_eq!(rt.workloads().len(), 1);
+    }
 }

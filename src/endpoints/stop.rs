@@ -4,18 +4,17 @@
 //! the model label, and only those this search head manages (or the toolkit's, which carry no
 //! manager) are touched.
 
-use super::docker::{
-    DockerConnection, manager_id, other_manager, require_docker_record, skip_verify_note,
-};
 use super::info;
+use super::saved::{SavedConnection, manager_id, other_manager, record_runtime, warnings};
 use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::record::{self, DEV_RECORD, Removal, emptying, running_id};
-use crate::names;
+use crate::names::{self, ContainerType};
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
-use crate::runtime::plan;
+use crate::runtime::connect::ensure_supported;
+use crate::runtime::{Runtime, find_recorded, plan};
 use crate::service::Context;
 use crate::splunkd::SplunkdClient;
 use serde_json::{Value, json};
@@ -50,7 +49,7 @@ async fn stop_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
         store.get_stanza(record::CONF, &model).await?
     };
     if let Some(r) = &found {
-        require_docker_record(r)?;
+        ensure_supported(record_runtime(r)?)?;
     }
     let (removed, mut messages) = stop_model(&store, req, &model, found.as_ref()).await?;
     let record_change = match &found {
@@ -87,9 +86,9 @@ async fn stop_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     })))
 }
 
-/// Stops and removes every container of `model` this search head manages: the one its
-/// record names and any found by the model's labels ([`plan::model_filters`]). Returns the removed ids and messages;
-/// 404 when there is no Docker connection to reach them through, 409 when the record's
+/// Stops and removes every container of `model` this search head manages, through the
+/// connection of the record's runtime (Docker without a record). Returns the removed ids and
+/// messages; 404 when there is no connection to reach them through, 409 when the record's
 /// container belongs to another search head.
 pub async fn stop_model(
     store: &SplunkdClient,
@@ -103,19 +102,35 @@ pub async fn stop_model(
             "Model {model} is managed by another search head ({other}); stop it there."
         )));
     }
-    let recorded = found.and_then(running_id).map(str::to_string);
-    let conn = match DockerConnection::load(store).await {
+    let ty = match found {
+        Some(r) => record_runtime(r)?,
+        None => ContainerType::Docker,
+    };
+    let recorded = found.and_then(running_id);
+    let conn = match SavedConnection::load(store, ty).await {
         Ok(c) => c,
         Err(e) if e.kind == ErrorKind::NotFound && recorded.is_none() => {
             return Ok((Vec::new(), Vec::new()));
         }
         Err(e) => return Err(e),
     };
-    let (settings, engine) = conn.engine()?;
-    let messages: Vec<Value> = skip_verify_note(&settings).into_iter().collect();
+    let rt = conn.connect()?;
+    let removed = stop_workloads(&rt, &manager, model, recorded).await?;
+    Ok((removed, warnings(&rt)))
+}
+
+/// Stops and removes the workloads of `model` that `manager` may touch: the one its record
+/// names (`recorded`) and any found by the model's labels ([`plan::model_filters`]); the ids
+/// removed. 409, touching nothing, when the recorded one belongs to another search head.
+pub async fn stop_workloads<R: Runtime>(
+    rt: &R,
+    manager: &str,
+    model: &str,
+    recorded: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
     let mut ids: Vec<String> = Vec::new();
-    if let Some(id) = &recorded
-        && let Some(c) = engine.inspect_recorded(model, id).await?
+    if let Some(id) = recorded
+        && let Some(c) = find_recorded(rt, model, id).await?
     {
         match c.observed.manager_id.as_deref() {
             Some(m) if m != manager => {
@@ -130,8 +145,8 @@ pub async fn stop_model(
     }
     // Under this label schema's selector and the first release's model label.
     for (key, value) in plan::model_filters(model) {
-        for c in engine.list_labelled(key, &value).await? {
-            if c.manager_id.as_deref() == Some(manager.as_str())
+        for c in rt.list(key, &value).await? {
+            if c.manager_id.as_deref() == Some(manager)
                 && c.model.as_deref() == Some(model)
                 && !ids.contains(&c.id)
             {
@@ -141,11 +156,11 @@ pub async fn stop_model(
     }
     let mut removed = Vec::new();
     for id in ids {
-        if engine.stop_and_remove(&id, STOP_GRACE).await? {
+        if rt.stop_and_remove(&id, STOP_GRACE).await? {
             removed.push(id);
         }
     }
-    Ok((removed, messages))
+    Ok(removed)
 }
 
 /// Deletes the record, or empties it for the shipped `__dev__`; whether anything changed.

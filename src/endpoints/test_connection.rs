@@ -6,20 +6,21 @@
 //! The body is checked against the connection spec like a save; values it leaves out come from
 //! the saved connection, so `{"container_type": "docker"}` tests what is saved.
 
-use super::docker::{SKIP_VERIFY_NOTE, ensure_api_token, mirror_api_token};
+use super::saved::{ensure_api_token, mirror_api_token};
 use super::{info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
 use crate::connection::spec;
 use crate::connection::validate::plan_save;
 use crate::connection::view::tested_settings;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::model::image::{self, Catalog};
 use crate::names::ContainerType;
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
-use crate::runtime::docker::diagnose::diagnose;
+use crate::runtime::connect::{diagnose, ensure_supported};
+use crate::runtime::diagnosis::Verdict;
 use crate::runtime::secrets::Secrets;
 use crate::service::Context;
 use serde_json::{Value, json};
@@ -57,16 +58,10 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         Some(t) if t.is_empty() => ContainerType::Docker,
         Some(t) => ContainerType::parse(&t).map_err(bare)?,
     };
-    if ty == ContainerType::Kubernetes {
-        return Err(bare(ApiError::new(
-            ErrorKind::NotImplemented,
-            "Testing kubernetes connections is not supported by this version of dsdl-handler \
-             yet; container_type=docker is.",
-        )));
-    }
+    ensure_supported(ty).map_err(|e| bare(e.into()))?;
     fields
         .0
-        .insert("container_type".into(), Value::String("docker".into()));
+        .insert("container_type".into(), Value::String(ty.as_str().into()));
     // The test does not save a name; the spec check wants one.
     let named = connection_name.is_some_and(|n| !n.trim().is_empty());
     if !named {
@@ -125,7 +120,9 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
             .any(|i| i.runtime.to_ascii_lowercase().contains("nvidia"))
     });
     let wants_gpu = wants_gpu.unwrap_or(false);
-    let diagnosis = diagnose(&stanza, &secrets, wants_gpu, limit).await;
+    let diagnosis = diagnose(ty, &stanza, &secrets, wants_gpu, limit)
+        .await
+        .map_err(|e| bare(e.into()))?;
     let stages: Vec<Value> = diagnosis.stages.iter().map(|s| s.to_json()).collect();
     if let Some(failure) = diagnosis.failure {
         return Err((failure, Some(Value::Array(stages))));
@@ -149,20 +146,20 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         )));
     }
     // `secrets` holds the stored ones overlaid with the body's: a token in either is kept.
-    let (token, generated) = ensure_api_token(&store, &mut secrets).await.map_err(bare)?;
+    let (token, generated) = ensure_api_token(&store, ty, &mut secrets)
+        .await
+        .map_err(bare)?;
     mirror_api_token(&store, &token).await.map_err(bare)?;
     if generated {
         messages.push(info(
             "A new api_token was generated and stored for this connection.",
         ));
     }
-    if diagnosis.skipped_verify {
-        messages.push(warn(SKIP_VERIFY_NOTE));
-    }
+    messages.extend(diagnosis.warnings.iter().map(|w| warn(w)));
     for s in diagnosis
         .stages
         .iter()
-        .filter(|s| s.outcome == crate::runtime::docker::diagnose::Outcome::Warning)
+        .filter(|s| s.outcome == Verdict::Warning)
     {
         messages.push(warn(&format!("{}: {} {}", s.name, s.detail, s.hint)));
     }

@@ -324,6 +324,50 @@ pub fn forced_note(model: &str, removed: &[String]) -> String {
     }
 }
 
+/// Where the deployment records live, as a start, a stop and the live view use them: the
+/// splunkd conf in production, [`MemoryRecords`] in tests of the endpoint logic.
+#[allow(async_fn_in_trait)]
+pub trait Records {
+    /// The record of `model`, if any.
+    async fn get(&self, model: &str) -> Result<Option<Stanza>, ApiError>;
+    /// Writes these keys of `model`'s record, creating it when missing.
+    async fn put(&self, model: &str, pairs: &[(String, String)]) -> Result<(), ApiError>;
+    /// Deletes `model`'s record; whether there was one.
+    async fn delete(&self, model: &str) -> Result<bool, ApiError>;
+}
+
+/// Records held in memory (tests).
+#[derive(Debug, Default)]
+pub struct MemoryRecords(std::cell::RefCell<std::collections::BTreeMap<String, Stanza>>);
+
+impl MemoryRecords {
+    /// Every record, by name.
+    pub fn all(&self) -> Vec<Stanza> {
+        self.0.borrow().values().cloned().collect()
+    }
+}
+
+impl Records for MemoryRecords {
+    async fn get(&self, model: &str) -> Result<Option<Stanza>, ApiError> {
+        Ok(self.0.borrow().get(model).cloned())
+    }
+
+    async fn put(&self, model: &str, pairs: &[(String, String)]) -> Result<(), ApiError> {
+        let mut all = self.0.borrow_mut();
+        let record = all
+            .entry(model.to_string())
+            .or_insert_with(|| Stanza::new(model));
+        for (k, v) in pairs {
+            record.set(k, v.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, model: &str) -> Result<bool, ApiError> {
+        Ok(self.0.borrow_mut().remove(model).is_some())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,10 @@ pub struct Entry {
     pub stream: Stream,
 }
 
+/// Longest a logs read goes on once the runtime answered; a read cut there replies with the
+/// lines it has (a large tail of long lines can take longer than one call's bound).
+pub const LOG_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Gathers chunks into lines, keeping only what a reply can hold: the newest `tail` lines
 /// within [`MAX_REPLY_BYTES`], older ones dropped as newer ones arrive, so memory stays
 /// bounded by the reply whatever the engine sends. It also counts the bytes read and says

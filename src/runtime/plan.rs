@@ -8,6 +8,7 @@
 //! starts "the same" is the image, the mode and the GPU request.
 
 use super::secrets::Secrets;
+use super::state::State;
 use crate::conffile::{Stanza, parse_bool};
 use crate::error::ApiError;
 use crate::model::image::{Catalog, Image};
@@ -253,7 +254,8 @@ impl fmt::Debug for Env {
 }
 
 impl Env {
-    fn set(&mut self, key: &str, value: impl Into<String>) {
+    /// Sets `key`, replacing an earlier value.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
         let value = value.into();
         match self.0.iter_mut().find(|(k, _)| k == key) {
             Some((_, v)) => *v = value,
@@ -279,6 +281,15 @@ impl Env {
 fn enabled(raw: &str) -> bool {
     let l = raw.trim().to_ascii_lowercase();
     l.contains("true") || l == "1" || parse_bool(&l) == Some(true)
+}
+
+/// Whether the connection's containers serve their API over TLS (`container_enable_https`),
+/// on every runtime.
+pub fn serves_https(stanza: &Stanza) -> bool {
+    stanza
+        .get("container_enable_https")
+        .and_then(|v| parse_bool(v.trim()))
+        .unwrap_or(false)
 }
 
 /// The environment of the reference (section 5.3), from the connection stanza and secrets.
@@ -406,7 +417,7 @@ pub enum Existing {
 /// hash decides, as both schemas carry it; [`label::SPEC_ID`] only when it is missing.
 pub fn existing(
     label_of: impl Fn(&str) -> Option<String>,
-    state: &str,
+    state: &State,
     manager: &str,
     spec: &str,
 ) -> Existing {
@@ -418,16 +429,11 @@ pub fn existing(
         None => label_of(label::SPEC_ID).as_deref() == Some(spec_id(spec)),
     };
     match state {
-        "created" => Existing::InProgress,
-        "running" | "paused" | "restarting" if same => Existing::Running,
-        "running" | "paused" | "restarting" => Existing::Different,
+        State::Created => Existing::InProgress,
+        State::Running | State::Paused | State::Restarting if same => Existing::Running,
+        State::Running | State::Paused | State::Restarting => Existing::Different,
         _ => Existing::Replaceable,
     }
-}
-
-/// Whether an engine state means the container is (or may soon be) serving.
-pub fn is_alive(state: &str) -> bool {
-    matches!(state, "running" | "paused" | "restarting" | "created")
 }
 
 /// A URL host: IPv6 addresses in brackets.
@@ -871,12 +877,27 @@ mod tests {
         let spec = spec_hash("r/i:1", Mode::Prod, false);
         let old = schema1("m", "g1", "prod", &spec);
         let l = |k: &str| old.get(k).cloned();
-        assert_eq!(existing(l, "running", "g1", &spec), Existing::Running);
-        assert_eq!(existing(l, "created", "g1", &spec), Existing::InProgress);
-        assert_eq!(existing(l, "exited", "g1", &spec), Existing::Replaceable);
+        assert_eq!(
+            existing(l, &State::from("running"), "g1", &spec),
+            Existing::Running
+        );
+        assert_eq!(
+            existing(l, &State::from("created"), "g1", &spec),
+            Existing::InProgress
+        );
+        assert_eq!(
+            existing(l, &State::from("exited"), "g1", &spec),
+            Existing::Replaceable
+        );
         let other = spec_hash("r/i:2", Mode::Prod, false);
-        assert_eq!(existing(l, "running", "g1", &other), Existing::Different);
-        assert_eq!(existing(l, "running", "g2", &spec), Existing::Foreign);
+        assert_eq!(
+            existing(l, &State::from("running"), "g1", &other),
+            Existing::Different
+        );
+        assert_eq!(
+            existing(l, &State::from("running"), "g2", &spec),
+            Existing::Foreign
+        );
         // Labels only (a runtime whose annotations were not read): the spec id decides.
         let new = labels("m", "g1", Mode::Prod, &spec);
         let selectors = |k: &str| {
@@ -886,11 +907,11 @@ mod tests {
                 .flatten()
         };
         assert_eq!(
-            existing(selectors, "running", "g1", &spec),
+            existing(selectors, &State::from("running"), "g1", &spec),
             Existing::Running
         );
         assert_eq!(
-            existing(selectors, "running", "g1", &other),
+            existing(selectors, &State::from("running"), "g1", &other),
             Existing::Different
         );
     }
@@ -900,13 +921,34 @@ mod tests {
         let spec = spec_hash("r/i:1", Mode::Prod, false);
         let ours = labels("m", "g1", Mode::Prod, &spec);
         let l = |k: &str| ours.get(k).cloned();
-        assert_eq!(existing(l, "running", "g1", &spec), Existing::Running);
-        assert_eq!(existing(l, "created", "g1", &spec), Existing::InProgress);
-        assert_eq!(existing(l, "exited", "g1", &spec), Existing::Replaceable);
-        assert_eq!(existing(l, "running", "g1", "other"), Existing::Different);
-        assert_eq!(existing(l, "created", "g1", "other"), Existing::InProgress);
-        assert_eq!(existing(l, "running", "g2", &spec), Existing::Foreign);
-        assert_eq!(existing(|_| None, "exited", "g1", &spec), Existing::Foreign);
-        assert!(is_alive("created") && !is_alive("exited"));
+        assert_eq!(
+            existing(l, &State::from("running"), "g1", &spec),
+            Existing::Running
+        );
+        assert_eq!(
+            existing(l, &State::from("created"), "g1", &spec),
+            Existing::InProgress
+        );
+        assert_eq!(
+            existing(l, &State::from("exited"), "g1", &spec),
+            Existing::Replaceable
+        );
+        assert_eq!(
+            existing(l, &State::from("running"), "g1", "other"),
+            Existing::Different
+        );
+        assert_eq!(
+            existing(l, &State::from("created"), "g1", "other"),
+            Existing::InProgress
+        );
+        assert_eq!(
+            existing(l, &State::from("running"), "g2", &spec),
+            Existing::Foreign
+        );
+        assert_eq!(
+            existing(|_| None, &State::from("exited"), "g1", &spec),
+            Existing::Foreign
+        );
+        assert!(State::Created.is_alive() && !State::Exited.is_alive());
     }
 }

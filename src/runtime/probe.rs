@@ -28,8 +28,37 @@ pub struct Probe {
     pub detail: String,
 }
 
+/// Probes each of `urls` with `token` through one client built from `tls`, concurrently,
+/// each bounded by `timeout`; one result per URL, in order.
+pub async fn probe_all(
+    tls: ProbeTls,
+    urls: &[&str],
+    token: &crate::protocol::request::Secret,
+    timeout: Duration,
+) -> Vec<Probe> {
+    match Prober::new(tls, timeout) {
+        Ok(prober) => {
+            futures_util::future::join_all(urls.iter().map(|u| prober.probe(u, token.expose())))
+                .await
+        }
+        Err(why) => urls
+            .iter()
+            .map(|_| Probe::fail(format!("no probe client: {why}")))
+            .collect(),
+    }
+}
+
 impl Probe {
-    fn fail(detail: impl Into<String>) -> Probe {
+    /// A passed probe.
+    pub fn ok() -> Probe {
+        Probe {
+            ok: true,
+            detail: String::new(),
+        }
+    }
+
+    /// A failed probe, saying why.
+    pub fn fail(detail: impl Into<String>) -> Probe {
         Probe {
             ok: false,
             detail: detail.into(),

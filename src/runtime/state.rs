@@ -17,8 +17,8 @@ pub struct Observed {
     pub id: String,
     /// Name without the leading `/`.
     pub name: String,
-    /// The engine's state word: running, exited, created, paused, restarting, removing, dead.
-    pub state: String,
+    /// Where it is in its life.
+    pub state: State,
     /// Exit code of a stopped container, when known.
     pub exit_code: Option<i64>,
     /// Whether the kernel killed it for memory.
@@ -27,6 +27,78 @@ pub struct Observed {
     pub model: Option<String>,
     /// The manager-id label.
     pub manager_id: Option<String>,
+}
+
+/// A workload's state, in the words the replies use (Docker's, which the toolkit's UI and
+/// scripts know); another runtime maps its own onto these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Made but never started: a start is under way, or one died half-way.
+    Created,
+    /// Running (serving or on its way to it).
+    Running,
+    /// Frozen by the runtime.
+    Paused,
+    /// Being restarted by the runtime.
+    Restarting,
+    /// Being removed.
+    Removing,
+    /// Ended; the exit code tells how.
+    Exited,
+    /// Ended and cannot be restarted.
+    Dead,
+    /// A word this version does not know, kept as the runtime said it.
+    Other(String),
+}
+
+impl State {
+    /// The reply's spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Paused => "paused",
+            State::Restarting => "restarting",
+            State::Removing => "removing",
+            State::Exited => "exited",
+            State::Dead => "dead",
+            State::Other(word) => word,
+        }
+    }
+
+    /// Whether it is (or may soon be) serving: running, paused, restarting or created.
+    pub fn is_alive(&self) -> bool {
+        matches!(
+            self,
+            State::Running | State::Paused | State::Restarting | State::Created
+        )
+    }
+
+    /// Whether it ended (exited or dead).
+    pub fn has_ended(&self) -> bool {
+        matches!(self, State::Exited | State::Dead)
+    }
+}
+
+impl From<&str> for State {
+    fn from(word: &str) -> State {
+        match word {
+            "created" => State::Created,
+            "running" => State::Running,
+            "paused" => State::Paused,
+            "restarting" => State::Restarting,
+            "removing" => State::Removing,
+            "exited" => State::Exited,
+            "dead" => State::Dead,
+            other => State::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What is known about a record's container.
@@ -104,7 +176,7 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
                 .into(),
         ),
         Live::Unchecked(why) => ("unknown".into(), UNKNOWN, None, why.clone()),
-        Live::Seen(o) if o.state == "running" => match probe {
+        Live::Seen(o) if o.state == State::Running => match probe {
             Some(p) if p.ok => ("running".into(), ACTIVE, Some("ready"), String::new()),
             Some(p) => (
                 "running".into(),
@@ -125,8 +197,8 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
             Some("failed"),
             "the container ran out of memory and was killed".into(),
         ),
-        Live::Seen(o) if o.state == "exited" || o.state == "dead" => (
-            o.state.clone(),
+        Live::Seen(o) if o.state.has_ended() => (
+            o.state.to_string(),
             INACTIVE,
             Some("failed"),
             match o.exit_code {
@@ -135,10 +207,15 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
             },
         ),
         // created, restarting, paused, removing: on its way up or down, not serving.
-        Live::Seen(o) => (o.state.clone(), WAITING, Some("starting"), String::new()),
+        Live::Seen(o) => (
+            o.state.to_string(),
+            WAITING,
+            Some("starting"),
+            String::new(),
+        ),
     };
     let exit_code = match live {
-        Live::Seen(o) if o.state != "running" => o.exit_code,
+        Live::Seen(o) if o.state != State::Running => o.exit_code,
         _ => None,
     };
     if let Some(code) = exit_code {
@@ -189,7 +266,7 @@ pub fn orphan_json(o: &Observed) -> Value {
         "id": o.id,
         "name": o.name,
         "model": o.model.clone().unwrap_or_default(),
-        "state": o.state,
+        "state": o.state.as_str(),
     })
 }
 

@@ -12,68 +12,12 @@ use super::settings::{DockerSettings, Endpoint, parse_url};
 use super::{Engine, engine_tls_config};
 use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
+use crate::runtime::diagnosis::{Diagnosis, Stage, Verdict};
 use crate::runtime::secrets::Secrets;
-use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Oldest engine API accepted: 1.40 (Docker 19.03) brought GPU device requests.
 pub const MIN_API: (u32, u32) = (1, 40);
-
-/// How a stage ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Fine.
-    Passed,
-    /// The connection cannot be used.
-    Failed,
-    /// Not run (not applicable, or an earlier stage failed).
-    Skipped,
-    /// Usable, with a limitation.
-    Warning,
-}
-
-/// One stage's result.
-#[derive(Debug, Clone)]
-pub struct Stage {
-    /// Stage name.
-    pub name: &'static str,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// What was found.
-    pub detail: String,
-    /// What to do about a failure or warning.
-    pub hint: String,
-}
-
-impl Stage {
-    /// The reply form.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "stage": self.name,
-            "result": match self.outcome {
-                Outcome::Passed => "passed",
-                Outcome::Failed => "failed",
-                Outcome::Skipped => "skipped",
-                Outcome::Warning => "warning",
-            },
-            "detail": self.detail,
-            "hint": self.hint,
-        })
-    }
-}
-
-/// All stages and, when one failed, the error to answer with.
-#[derive(Debug)]
-pub struct Diagnosis {
-    /// Every stage, in order.
-    pub stages: Vec<Stage>,
-    /// The failure (status and message), if any.
-    pub failure: Option<ApiError>,
-    /// The engine's version, when reached.
-    pub engine_version: Option<String>,
-    /// Whether TLS verification was skipped by setting.
-    pub skipped_verify: bool,
-}
 
 const ORDER: [&str; 7] = ["url", "connect", "tls", "ping", "version", "network", "gpu"];
 
@@ -83,7 +27,7 @@ struct Run {
 }
 
 impl Run {
-    fn record(&mut self, name: &'static str, outcome: Outcome, detail: String, hint: &str) {
+    fn record(&mut self, name: &'static str, outcome: Verdict, detail: String, hint: &str) {
         self.stages.push(Stage {
             name,
             outcome,
@@ -97,9 +41,9 @@ impl Run {
     }
 
     fn fail(mut self, name: &'static str, e: ApiError, hint: &str, status: ErrorKind) -> Diagnosis {
-        self.record(name, Outcome::Failed, e.message.clone(), hint);
+        self.record(name, Verdict::Failed, e.message.clone(), hint);
         for rest in ORDER.iter().skip_while(|s| **s != name).skip(1) {
-            self.record(rest, Outcome::Skipped, "an earlier stage failed".into(), "");
+            self.record(rest, Verdict::Skipped, "an earlier stage failed".into(), "");
         }
         let message = format!(
             "Docker connection test failed at stage {name}: {} {hint}",
@@ -109,7 +53,7 @@ impl Run {
             stages: self.stages,
             failure: Some(ApiError::new(status, message)),
             engine_version: None,
-            skipped_verify: false,
+            warnings: Vec::new(),
         }
     }
 }
@@ -146,7 +90,7 @@ pub async fn diagnose(
     };
     run.record(
         "url",
-        Outcome::Passed,
+        Verdict::Passed,
         format!("docker_url {}", settings.url),
         "",
     );
@@ -158,7 +102,7 @@ pub async fn diagnose(
     }
     run.record(
         "connect",
-        Outcome::Passed,
+        Verdict::Passed,
         "the engine accepts connections".into(),
         "",
     );
@@ -169,14 +113,14 @@ pub async fn diagnose(
             match handshake(host, *port, tls, run.left()).await {
                 Ok(()) if tls.skip_verify => run.record(
                     "tls",
-                    Outcome::Warning,
+                    Verdict::Warning,
                     "handshake done WITHOUT verifying the engine's certificate (tls_skip_verify)"
                         .into(),
                     "Store the engine's CA in docker_ca and turn tls_skip_verify off.",
                 ),
                 Ok(()) => run.record(
                     "tls",
-                    Outcome::Passed,
+                    Verdict::Passed,
                     "the engine's certificate is signed by docker_ca and names the host".into(),
                     "",
                 ),
@@ -191,19 +135,21 @@ pub async fn diagnose(
         }
         (Endpoint::Tcp { .. }, None) => run.record(
             "tls",
-            Outcome::Warning,
+            Verdict::Warning,
             "plain tcp: the engine connection is not encrypted".into(),
             "Use TLS (tcp://host:2376 with docker_ca and a client certificate) for a remote engine.",
         ),
         (Endpoint::Unix(_), _) => run.record(
             "tls",
-            Outcome::Skipped,
+            Verdict::Skipped,
             "unix socket: no TLS".into(),
             "",
         ),
     }
 
-    let engine = match Engine::connect(&settings, run.left().max(Duration::from_millis(1))) {
+    let engine = match Engine::connect(&settings, run.left().max(Duration::from_millis(1)))
+        .map_err(ApiError::from)
+    {
         Ok(e) => e,
         Err(e) => {
             let kind = e.kind;
@@ -214,7 +160,7 @@ pub async fn diagnose(
     let bounded = |run: &Run| engine.within(run.left().max(Duration::from_millis(1)));
 
     // ping
-    if let Err(e) = bounded(&run).ping().await {
+    if let Err(e) = bounded(&run).ping().await.map_err(ApiError::from) {
         // Something answered that is not an engine (a 404, say): the engine side is wrong.
         let kind = match e.kind {
             ErrorKind::Timeout | ErrorKind::Unavailable => e.kind,
@@ -229,13 +175,13 @@ pub async fn diagnose(
     }
     run.record(
         "ping",
-        Outcome::Passed,
+        Verdict::Passed,
         "the engine answered /_ping".into(),
         "",
     );
 
     // version
-    let (version, api) = match bounded(&run).version().await {
+    let (version, api) = match bounded(&run).version().await.map_err(ApiError::from) {
         Ok(v) => v,
         Err(e) => {
             let kind = e.kind;
@@ -259,7 +205,7 @@ pub async fn diagnose(
     }
     run.record(
         "version",
-        Outcome::Passed,
+        Verdict::Passed,
         format!("Docker {version}, API {api}"),
         "",
     );
@@ -268,14 +214,18 @@ pub async fn diagnose(
     match &settings.network {
         None => run.record(
             "network",
-            Outcome::Skipped,
+            Verdict::Skipped,
             "docker_network is not set: the default bridge".into(),
             "",
         ),
-        Some(net) => match bounded(&run).network_exists(net).await {
+        Some(net) => match bounded(&run)
+            .network_exists(net)
+            .await
+            .map_err(ApiError::from)
+        {
             Ok(true) => run.record(
                 "network",
-                Outcome::Passed,
+                Verdict::Passed,
                 format!("network {net} exists"),
                 "",
             ),
@@ -298,16 +248,16 @@ pub async fn diagnose(
     if !wants_gpu {
         run.record(
             "gpu",
-            Outcome::Skipped,
+            Verdict::Skipped,
             "the catalog offers no GPU image".into(),
             "",
         );
     } else {
-        match bounded(&run).has_gpu_runtime().await {
-            Ok(true) => run.record("gpu", Outcome::Passed, "the nvidia runtime is installed".into(), ""),
+        match bounded(&run).has_gpu_runtime().await.map_err(ApiError::from) {
+            Ok(true) => run.record("gpu", Verdict::Passed, "the nvidia runtime is installed".into(), ""),
             Ok(false) => run.record(
                 "gpu",
-                Outcome::Warning,
+                Verdict::Warning,
                 "the catalog offers GPU images but the engine has no nvidia runtime; GPU starts will be refused".into(),
                 "Install the NVIDIA container toolkit on the Docker host and restart dockerd.",
             ),
@@ -322,7 +272,11 @@ pub async fn diagnose(
         stages: run.stages,
         failure: None,
         engine_version: Some(version),
-        skipped_verify: settings.tls.as_ref().is_some_and(|t| t.skip_verify),
+        warnings: if settings.tls.as_ref().is_some_and(|t| t.skip_verify) {
+            vec![super::SKIP_VERIFY_NOTE.to_string()]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -425,7 +379,7 @@ mod tests {
         Stanza::from_pairs("docker", &[("docker_url", url)])
     }
 
-    fn results(d: &Diagnosis) -> Vec<(&str, Outcome)> {
+    fn results(d: &Diagnosis) -> Vec<(&str, Verdict)> {
         d.stages.iter().map(|s| (s.name, s.outcome)).collect()
     }
 
@@ -440,9 +394,9 @@ mod tests {
         .await;
         let f = d.failure.as_ref().unwrap();
         assert_eq!(f.status(), 400);
-        assert_eq!(results(&d)[0], ("url", Outcome::Failed));
+        assert_eq!(results(&d)[0], ("url", Verdict::Failed));
         assert_eq!(d.stages.len(), ORDER.len());
-        assert!(d.stages[1..].iter().all(|s| s.outcome == Outcome::Skipped));
+        assert!(d.stages[1..].iter().all(|s| s.outcome == Verdict::Skipped));
     }
 
     #[tokio::test]
@@ -457,7 +411,7 @@ mod tests {
         assert_eq!(d.failure.as_ref().unwrap().status(), 503);
         assert_eq!(
             results(&d)[..2],
-            [("url", Outcome::Passed), ("connect", Outcome::Failed)]
+            [("url", Verdict::Passed), ("connect", Verdict::Failed)]
         );
         assert!(
             d.stages[1].hint.contains("Start Docker"),

@@ -1,15 +1,18 @@
-//! The Docker engine at the edge: one [`Engine`] per request, built from the saved connection
-//! ([`settings`]), every call bounded in time and every failure mapped to a status here (503
-//! unreachable, 504 too slow, 502 the engine refused, 404/409 passed on for the caller to
-//! decide). [`diagnose`] is the staged connection test.
+//! The Docker runtime: one [`Engine`] per request, built from the saved connection
+//! ([`settings`]), every call bounded in time and every failure given its meaning here
+//! (unreachable, timeout, refused; not found and name taken passed on for the caller to
+//! decide). [`Engine`] implements [`Runtime`]. [`diagnose`] is the staged connection test.
 
 pub mod diagnose;
 pub mod settings;
 
-use super::logs::{Splitter, Stream, Tail};
-use super::plan::{Env, Port, Role, VOLUMES, label, url_host};
-use super::state::Observed;
-use crate::error::{ApiError, ErrorKind};
+use super::error::{Failure, RuntimeError};
+use super::logs::{LOG_READ_LIMIT, Splitter, Stream, Tail};
+use super::plan::{Port, Urls, VOLUMES, label, url_host};
+use super::probe::{Probe, ProbeTls};
+use super::state::{Observed, State};
+use super::{Found, Runtime, Workload};
+use crate::names::ContainerType;
 use crate::protocol::request::Secret;
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -26,14 +29,10 @@ use futures_util::StreamExt;
 use settings::{DockerSettings, Endpoint, EngineTls};
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Default bound for one engine call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest a logs read goes on once the engine answered; a read cut there replies with the
-/// lines it has (a large tail of long lines can take longer than one call's bound).
-pub const LOG_READ_LIMIT: Duration = Duration::from_secs(20);
 
 /// bollard's own per-client timeout, which cuts every call at the same value whatever the
 /// call. Each call here carries its own bound ([`Engine::call_within`]: a stop waits out its
@@ -41,36 +40,15 @@ pub const LOG_READ_LIMIT: Duration = Duration::from_secs(20);
 /// decides.
 const CLIENT_CEILING: Duration = Duration::from_secs(3600);
 
-/// A connected engine (nothing is sent until the first call).
+/// Longest an image pull may take.
+const PULL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A connected engine with its connection's settings (nothing is sent until the first call).
 pub struct Engine {
     docker: Docker,
+    settings: DockerSettings,
     url: String,
     timeout: Duration,
-}
-
-/// What a container is created from: the plan of [`super::plan`] in the engine's terms.
-/// `Debug` never shows a secret (the environment shows names only, the token is redacted).
-#[derive(Debug, Clone)]
-pub struct ContainerSpec {
-    /// The runtime name: fixed per model, so the engine's name uniqueness makes concurrent
-    /// starts of one model meet on one container.
-    pub name: String,
-    /// Full image reference (`repo` + `image` of the catalog entry).
-    pub image: String,
-    /// The environment the image reads (tokens included).
-    pub env: Env,
-    /// Labels by which the container is found again (model, manager, spec).
-    pub labels: HashMap<String, String>,
-    /// Published ports: PROD the API, DEV all five.
-    pub ports: Vec<Port>,
-    /// `docker_network`, when set.
-    pub network: Option<String>,
-    /// The address ports are published on; `None` for every interface.
-    pub host_ip: Option<String>,
-    /// Splunk logging driver URL and HEC token, when both are configured.
-    pub logging: Option<(String, Secret)>,
-    /// Request every GPU (`--gpus all`).
-    pub gpu: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -80,8 +58,9 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds the client for `settings`; only a missing unix socket fails here (503).
-    pub fn connect(settings: &DockerSettings, timeout: Duration) -> Result<Engine, ApiError> {
+    /// Builds the client for `settings`; only a missing unix socket (unreachable) or unusable
+    /// TLS material (bad settings) fails here.
+    pub fn connect(settings: &DockerSettings, timeout: Duration) -> Result<Engine, RuntimeError> {
         let secs = CLIENT_CEILING.as_secs();
         let version = bollard::API_DEFAULT_VERSION;
         let docker = match (&settings.endpoint, &settings.tls) {
@@ -94,7 +73,8 @@ impl Engine {
                 version,
             ),
             (Endpoint::Tcp { host, port }, Some(tls)) => {
-                let config = engine_tls_config(tls).map_err(ApiError::bad_request)?;
+                let config = engine_tls_config(tls)
+                    .map_err(|e| RuntimeError::new(Failure::BadSettings, e))?;
                 let client = std::sync::Arc::new(crate::tls::https_client::<EngineBody>(
                     config, timeout, None,
                 ));
@@ -112,9 +92,15 @@ impl Engine {
         .map_err(|e| engine_error(e, "connect", &settings.url))?;
         Ok(Engine {
             docker,
+            settings: settings.clone(),
             url: settings.url.clone(),
             timeout,
         })
+    }
+
+    /// The connection's settings.
+    pub fn settings(&self) -> &DockerSettings {
+        &self.settings
     }
 
     /// The same engine with every call bounded by `limit` (a staged test gives each call
@@ -122,6 +108,7 @@ impl Engine {
     pub fn within(&self, limit: Duration) -> Engine {
         Engine {
             docker: self.docker.clone(),
+            settings: self.settings.clone(),
             url: self.url.clone(),
             timeout: limit,
         }
@@ -132,7 +119,7 @@ impl Engine {
         &self,
         what: &str,
         f: impl Future<Output = Result<T, DockerError>>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, RuntimeError> {
         self.call_within(self.timeout, what, f).await
     }
 
@@ -141,11 +128,11 @@ impl Engine {
         limit: Duration,
         what: &str,
         f: impl Future<Output = Result<T, DockerError>>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, RuntimeError> {
         match tokio::time::timeout(limit, f).await {
             Ok(r) => r.map_err(|e| engine_error(e, what, &self.url)),
-            Err(_) => Err(ApiError::new(
-                ErrorKind::Timeout,
+            Err(_) => Err(RuntimeError::new(
+                Failure::Timeout,
                 format!(
                     "The Docker engine at {} did not answer ({what}) within {} s.",
                     self.url,
@@ -156,12 +143,12 @@ impl Engine {
     }
 
     /// `GET /_ping`.
-    pub async fn ping(&self) -> Result<(), ApiError> {
+    pub async fn ping(&self) -> Result<(), RuntimeError> {
         self.call("ping", self.docker.ping()).await.map(|_| ())
     }
 
     /// The engine's version and API version.
-    pub async fn version(&self) -> Result<(String, String), ApiError> {
+    pub async fn version(&self) -> Result<(String, String), RuntimeError> {
         let v = self.call("version", self.docker.version()).await?;
         Ok((
             v.version.unwrap_or_default(),
@@ -170,37 +157,37 @@ impl Engine {
     }
 
     /// Whether the engine has the `nvidia` runtime (the NVIDIA container toolkit).
-    pub async fn has_gpu_runtime(&self) -> Result<bool, ApiError> {
+    pub async fn has_gpu_runtime(&self) -> Result<bool, RuntimeError> {
         let info = self.call("info", self.docker.info()).await?;
         Ok(info.runtimes.is_some_and(|r| r.contains_key("nvidia")))
     }
 
     /// Whether a network exists.
-    pub async fn network_exists(&self, name: &str) -> Result<bool, ApiError> {
+    pub async fn network_exists(&self, name: &str) -> Result<bool, RuntimeError> {
         match self
             .call("inspect network", self.docker.inspect_network(name, None))
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind == Failure::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// Whether an image is present.
-    pub async fn has_image(&self, image: &str) -> Result<bool, ApiError> {
+    pub async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
         match self
             .call("inspect image", self.docker.inspect_image(image))
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind == Failure::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// Pulls an image, bounded by `limit`.
-    pub async fn pull(&self, image: &str, limit: Duration) -> Result<(), ApiError> {
+    pub async fn pull(&self, image: &str, limit: Duration) -> Result<(), RuntimeError> {
         let (name, tag) = split_tag(image);
         let options = CreateImageOptionsBuilder::default()
             .from_image(name)
@@ -218,7 +205,10 @@ impl Engine {
     }
 
     /// Creates the shared named volumes (labelled as this manager's) if missing.
-    pub async fn ensure_volumes(&self, labels: &HashMap<String, String>) -> Result<(), ApiError> {
+    pub async fn ensure_volumes(
+        &self,
+        labels: &HashMap<String, String>,
+    ) -> Result<(), RuntimeError> {
         for (name, _, _) in VOLUMES {
             let request = VolumeCreateRequest {
                 name: Some(name.to_string()),
@@ -232,8 +222,8 @@ impl Engine {
     }
 
     /// Containers carrying the label `key=value`, or `key` with any value when `value` is
-    /// empty (running or not).
-    pub async fn list_labelled(&self, key: &str, value: &str) -> Result<Vec<Observed>, ApiError> {
+    /// empty (running or not), as the list call reports them (no exit codes).
+    async fn list_labelled(&self, key: &str, value: &str) -> Result<Vec<Observed>, RuntimeError> {
         let filter = if value.is_empty() {
             key.to_string()
         } else {
@@ -262,7 +252,7 @@ impl Engine {
                         .unwrap_or_default()
                         .trim_start_matches('/')
                         .to_string(),
-                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    state: State::from(c.state.map(|s| s.to_string()).unwrap_or_default().as_str()),
                     exit_code: None,
                     oom_killed: false,
                     model: labels.get(label::MODEL).cloned(),
@@ -273,13 +263,13 @@ impl Engine {
     }
 
     /// A container's state, exit code and published ports; `None` when it does not exist.
-    pub async fn inspect(&self, id: &str) -> Result<Option<Inspected>, ApiError> {
+    pub async fn inspect(&self, id: &str) -> Result<Option<Found>, RuntimeError> {
         let info = match self
             .call("inspect container", self.docker.inspect_container(id, None))
             .await
         {
             Ok(i) => i,
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind == Failure::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         let labels = info
@@ -305,7 +295,8 @@ impl Engine {
                 Some((container, host))
             })
             .collect();
-        Ok(Some(Inspected {
+        let word = state.status.map(|s| s.to_string()).unwrap_or_default();
+        Ok(Some(Found {
             observed: Observed {
                 id: info.id.unwrap_or_default(),
                 name: info
@@ -313,7 +304,7 @@ impl Engine {
                     .unwrap_or_default()
                     .trim_start_matches('/')
                     .to_string(),
-                state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+                state: State::from(word.as_str()),
                 exit_code: state.exit_code,
                 oom_killed: state.oom_killed.unwrap_or(false),
                 model: labels.get(label::MODEL).cloned(),
@@ -325,52 +316,15 @@ impl Engine {
         }))
     }
 
-    /// The container a deployment record names by `id`, for reading, stopping or removing it:
-    /// `None` when the engine has none by that id; 409, touching nothing, when what the
-    /// engine resolves is not exactly that container or not a DSDL container
-    /// ([`super::state::recorded_problem`]).
-    pub async fn inspect_recorded(
-        &self,
-        model: &str,
-        recorded: &str,
-    ) -> Result<Option<Inspected>, ApiError> {
-        let Some(found) = self.inspect(recorded).await? else {
-            return Ok(None);
-        };
-        match super::state::recorded_problem(recorded, &found.observed.id, &found.labels) {
-            None => Ok(Some(found)),
-            Some(why) => Err(ApiError::conflict(format!(
-                "The record of model {model} {why}: id {:?}. Nothing was read, stopped or \
-                 removed; correct or remove the record [{model}] in dsdl_container.conf.",
-                crate::names::excerpt(recorded, 80)
-            ))),
-        }
-    }
-
-    /// Creates a container; a name already taken is a 409.
-    pub async fn create(&self, spec: &ContainerSpec) -> Result<String, ApiError> {
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
-        let created = self
-            .call(
-                "create container",
-                self.docker
-                    .create_container(Some(options), container_body(spec)),
-            )
-            .await?;
-        Ok(created.id)
-    }
-
     /// Starts a created container.
-    pub async fn start(&self, id: &str) -> Result<(), ApiError> {
+    async fn start_container(&self, id: &str) -> Result<(), RuntimeError> {
         self.call("start container", self.docker.start_container(id, None))
             .await
     }
 
     /// Stops (with `grace` before SIGKILL) and removes a container; `false` when it did not
     /// exist.
-    pub async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<bool, ApiError> {
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<bool, RuntimeError> {
         let secs = grace.as_secs() as i32;
         let stop = StopContainerOptionsBuilder::default().t(secs).build();
         match self
@@ -382,14 +336,14 @@ impl Engine {
             .await
         {
             Ok(()) => {}
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind == Failure::NotFound => return Ok(false),
             Err(e) => return Err(e),
         }
-        self.remove(id).await
+        self.remove_container(id).await
     }
 
     /// Removes a container by force; `false` when it did not exist.
-    pub async fn remove(&self, id: &str) -> Result<bool, ApiError> {
+    async fn remove_container(&self, id: &str) -> Result<bool, RuntimeError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         match self
             .call(
@@ -399,14 +353,19 @@ impl Engine {
             .await
         {
             Ok(()) => Ok(true),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(false),
+            Err(e) if e.kind == Failure::NotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// The last `tail` lines of a container's logs (since a Unix time when given), read as a
     /// stream that keeps only what the reply can hold ([`Splitter`]).
-    pub async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, ApiError> {
+    async fn read_logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+    ) -> Result<Tail, RuntimeError> {
         let tail_text = tail.to_string();
         let mut options = LogsOptionsBuilder::default()
             .stdout(true)
@@ -451,37 +410,157 @@ impl Engine {
     }
 }
 
-/// What inspecting a container tells: identity and state, the labels it was found by, and
-/// the ports its URLs are built from.
-#[derive(Debug, Clone)]
-pub struct Inspected {
-    /// State and identity.
-    pub observed: Observed,
-    /// Its labels.
-    pub labels: HashMap<String, String>,
-    /// Container port to published host port.
-    pub ports: Vec<(u16, u16)>,
-    /// When the engine created it (to tell a start under way from a leftover).
-    pub created_at: Option<jiff::Timestamp>,
-}
+/// The note every reply carries when `tls_skip_verify` was in effect.
+pub const SKIP_VERIFY_NOTE: &str = "tls_skip_verify is set on the docker connection: TLS \
+    certificates were NOT verified for this request.";
 
-impl Inspected {
-    /// The host port of each published role.
-    pub fn published(&self, ports: &[Port]) -> Vec<(Role, u16)> {
-        ports
+impl Runtime for Engine {
+    fn kind(&self) -> ContainerType {
+        ContainerType::Docker
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        if self.settings.skip_verify {
+            vec![SKIP_VERIFY_NOTE.to_string()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// GPU runtime, network, image (pulled last, only when allowed), the shared volumes.
+    async fn preflight(&self, w: &Workload, until: Instant) -> Result<Vec<String>, RuntimeError> {
+        let url = &self.settings.url;
+        let refuse = |kind, text: String| Err(RuntimeError::new(kind, text));
+        if w.gpu && !self.has_gpu_runtime().await? {
+            return refuse(
+                Failure::BadSettings,
+                format!(
+                    "runtime=nvidia needs the NVIDIA container runtime, which the Docker engine \
+                     at {url} does not have: install the NVIDIA container toolkit there, or \
+                     start without runtime=nvidia."
+                ),
+            );
+        }
+        if let Some(net) = &self.settings.network
+            && !self.network_exists(net).await?
+        {
+            return refuse(
+                Failure::BadSettings,
+                format!(
+                    "The docker_network {net:?} does not exist on the engine: create it (docker \
+                     network create {net}) or clear docker_network."
+                ),
+            );
+        }
+        let mut notes = Vec::new();
+        let image = &w.image;
+        if !self.has_image(image).await? {
+            if !self.settings.allow_pull {
+                return refuse(
+                    Failure::NotFound,
+                    format!(
+                        "The image {image} is not on the Docker engine at {url} and pulling is \
+                         off: load it there (docker pull or docker load), or set allow_pull = \
+                         true on the docker connection."
+                    ),
+                );
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            self.pull(image, PULL_LIMIT.min(left)).await?;
+            notes.push(format!("Pulled the image {image}."));
+        }
+        let volume_labels = [label::MANAGED_BY, label::MANAGER_ID]
             .iter()
-            .filter_map(|p| {
-                self.ports
-                    .iter()
-                    .find(|(c, _)| *c == p.container)
-                    .map(|(_, h)| (p.role, *h))
-            })
-            .collect()
+            .filter_map(|k| Some((k.to_string(), w.labels.get(*k)?.clone())))
+            .collect();
+        self.ensure_volumes(&volume_labels).await?;
+        Ok(notes)
+    }
+
+    async fn find(&self, name_or_id: &str) -> Result<Option<Found>, RuntimeError> {
+        self.inspect(name_or_id).await
+    }
+
+    /// The list call, then an inspect of each container that is not running for its exit
+    /// code and OOM kill (concurrently).
+    async fn list(&self, key: &str, value: &str) -> Result<Vec<Observed>, RuntimeError> {
+        let mut containers = self.list_labelled(key, value).await?;
+        let details = futures_util::future::join_all(
+            containers
+                .iter()
+                .filter(|c| c.state != State::Running)
+                .map(|c| self.inspect(&c.id)),
+        )
+        .await;
+        for d in details.into_iter().flatten().flatten() {
+            if let Some(c) = containers.iter_mut().find(|c| c.id == d.observed.id) {
+                c.exit_code = d.observed.exit_code;
+                c.oom_killed = d.observed.oom_killed;
+            }
+        }
+        Ok(containers)
+    }
+
+    async fn create(&self, w: &Workload) -> Result<String, RuntimeError> {
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&w.name)
+            .build();
+        let body = container_body(w, &self.settings);
+        match self
+            .call(
+                "create container",
+                self.docker.create_container(Some(options), body),
+            )
+            .await
+        {
+            Ok(created) => Ok(created.id),
+            Err(e) if e.kind == Failure::Conflict => Err(RuntimeError {
+                kind: Failure::AlreadyExists,
+                ..e
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.start_container(id).await
+    }
+
+    async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<bool, RuntimeError> {
+        self.stop_container(id, grace).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool, RuntimeError> {
+        self.remove_container(id).await
+    }
+
+    async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, RuntimeError> {
+        self.read_logs(id, tail, since).await
+    }
+
+    /// From the published host ports, on the connection's endpoint host names.
+    fn urls(&self, found: &Found, ports: &[Port]) -> Result<Urls, String> {
+        super::plan::urls(
+            &self.settings.endpoint_hostname,
+            &self.settings.endpoint_hostname_external,
+            self.settings.https,
+            &found.published(ports),
+        )
+    }
+
+    async fn probe(&self, urls: &[&str], token: &Secret, timeout: Duration) -> Vec<Probe> {
+        let tls = ProbeTls::from_settings(
+            self.settings.container_ca_path.as_deref(),
+            self.settings.container_check_hostname,
+            self.settings.skip_verify,
+        );
+        super::probe::probe_all(tls, urls, token, timeout).await
     }
 }
 
-/// The engine's create body for a spec.
-pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
+/// The engine's create body for a workload on this connection (network, publish address and
+/// logging driver come from its settings).
+pub fn container_body(spec: &Workload, settings: &DockerSettings) -> ContainerCreateBody {
     let port_key = |p: &Port| format!("{}/tcp", p.container);
     let bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
         .ports
@@ -490,7 +569,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
             (
                 port_key(p),
                 Some(vec![PortBinding {
-                    host_ip: spec.host_ip.clone(),
+                    host_ip: settings.publish_ip.map(str::to_string),
                     host_port: Some(p.host.map(|h| h.to_string()).unwrap_or_default()),
                 }]),
             )
@@ -500,7 +579,7 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
         .iter()
         .map(|(v, path, ro)| format!("{v}:{path}:{}", if *ro { "ro" } else { "rw" }))
         .collect();
-    let log_config = spec
+    let log_config = settings
         .logging
         .as_ref()
         .map(|(url, token)| HostConfigLogConfig {
@@ -521,12 +600,12 @@ pub fn container_body(spec: &ContainerSpec) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         env: Some(spec.env.to_strings()),
-        labels: Some(spec.labels.clone()),
+        labels: Some(spec.labels.clone().into_iter().collect()),
         exposed_ports: Some(spec.ports.iter().map(port_key).collect()),
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
             binds: Some(binds),
-            network_mode: spec.network.clone(),
+            network_mode: settings.network.clone(),
             log_config,
             device_requests,
             ..Default::default()
@@ -579,21 +658,22 @@ pub fn engine_tls_config(tls: &EngineTls) -> Result<rustls::ClientConfig, String
     client_config(verify, auth)
 }
 
-/// Maps a bollard error: what the engine said, or why it could not be reached.
-pub fn engine_error(e: DockerError, what: &str, url: &str) -> ApiError {
+/// Gives a bollard error its meaning: what the engine said, or why it could not be reached.
+pub fn engine_error(e: DockerError, what: &str, url: &str) -> RuntimeError {
     match e {
         DockerError::DockerResponseServerError {
             status_code,
             message,
         } => {
             let kind = match status_code {
-                404 => ErrorKind::NotFound,
-                // 501: the engine cannot do this for this container (e.g. read logs from a
-                // logging driver without read support); the container's setup is in the way.
-                409 | 501 => ErrorKind::Conflict,
-                _ => ErrorKind::BadGateway,
+                404 => Failure::NotFound,
+                409 => Failure::Conflict,
+                // The engine cannot do this for this container (e.g. read logs from a logging
+                // driver without read support).
+                501 => Failure::Unsupported,
+                _ => Failure::Refused,
             };
-            ApiError::new(
+            RuntimeError::new(
                 kind,
                 format!(
                     "The Docker engine at {url} refused to {what} ({status_code}): {}",
@@ -601,19 +681,22 @@ pub fn engine_error(e: DockerError, what: &str, url: &str) -> ApiError {
                 ),
             )
         }
-        DockerError::SocketNotFoundError(path) => ApiError::unavailable(format!(
-            "The Docker engine socket {path} does not exist: is Docker running on this host, \
-             and is docker_url right?"
-        )),
-        DockerError::RequestTimeoutError => ApiError::new(
-            ErrorKind::Timeout,
+        DockerError::SocketNotFoundError(path) => RuntimeError::new(
+            Failure::Unreachable,
+            format!(
+                "The Docker engine socket {path} does not exist: is Docker running on this \
+                 host, and is docker_url right?"
+            ),
+        ),
+        DockerError::RequestTimeoutError => RuntimeError::new(
+            Failure::Timeout,
             format!("The Docker engine at {url} did not answer ({what}) in time."),
         ),
         other => {
             let chain = crate::tls::causes(&other);
             if let Some(tls) = crate::tls::find_rustls_error(&other) {
-                return ApiError::new(
-                    ErrorKind::BadGateway,
+                return RuntimeError::new(
+                    Failure::Refused,
                     format!(
                         "TLS with the Docker engine at {url} failed: {}.",
                         crate::tls::explain(tls)
@@ -627,12 +710,13 @@ pub fn engine_error(e: DockerError, what: &str, url: &str) -> ApiError {
                     | DockerError::HyperResponseError { .. }
             );
             if unreachable {
-                ApiError::unavailable(format!(
-                    "The Docker engine at {url} cannot be reached ({what}): {chain}"
-                ))
+                RuntimeError::new(
+                    Failure::Unreachable,
+                    format!("The Docker engine at {url} cannot be reached ({what}): {chain}"),
+                )
             } else {
-                ApiError::new(
-                    ErrorKind::BadGateway,
+                RuntimeError::new(
+                    Failure::Refused,
                     format!("The Docker engine at {url} failed to {what}: {chain}"),
                 )
             }
@@ -643,6 +727,7 @@ pub fn engine_error(e: DockerError, what: &str, url: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ApiError;
 
     #[test]
     fn tags_split_without_confusing_registry_ports() {
@@ -654,18 +739,26 @@ mod tests {
 
     #[test]
     fn create_body_publishes_ports_volumes_and_gpu() {
-        let spec = ContainerSpec {
+        let spec = Workload {
             name: "mltk-m-1".into(),
             image: "r/i:1".into(),
-            env: Env(vec![("A".into(), "1".into())]),
-            labels: HashMap::from([("k".into(), "v".into())]),
+            env: super::super::plan::Env(vec![("A".into(), "1".into())]),
+            labels: [("k".to_string(), "v".to_string())].into_iter().collect(),
             ports: super::super::plan::ports(crate::model::record::Mode::Dev, "__dev__"),
-            network: Some("net".into()),
-            host_ip: None,
-            logging: Some(("http://hec".into(), Secret::new("t"))),
             gpu: true,
         };
-        let body = container_body(&spec);
+        let stanza = crate::conffile::Stanza::from_pairs(
+            "docker",
+            &[
+                ("docker_url", "tcp://engine:2375"),
+                ("docker_network", "net"),
+                ("docker_logging_endpoint_hostname", "http://hec"),
+            ],
+        );
+        let mut secrets = super::super::secrets::Secrets::default();
+        secrets.set("docker_logging_splunk_token", Secret::new("t"));
+        let settings = DockerSettings::from_stanza(&stanza, &secrets).unwrap();
+        let body = container_body(&spec, &settings);
         let host = body.host_config.unwrap();
         let bindings = host.port_bindings.unwrap();
         assert_eq!(bindings.len(), 5);
@@ -679,14 +772,17 @@ mod tests {
         assert_eq!(host.network_mode.as_deref(), Some("net"));
         assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("splunk"));
         assert_eq!(host.device_requests.unwrap()[0].count, Some(-1));
-        let prod = ContainerSpec {
+        let prod = Workload {
             ports: super::super::plan::ports(crate::model::record::Mode::Prod, "m"),
             gpu: false,
-            logging: None,
-            host_ip: Some("127.0.0.1".into()),
             ..spec
         };
-        let host = container_body(&prod).host_config.unwrap();
+        let loopback = DockerSettings {
+            logging: None,
+            publish_ip: Some("127.0.0.1"),
+            ..settings
+        };
+        let host = container_body(&prod, &loopback).host_config.unwrap();
         let bindings = host.port_bindings.unwrap();
         assert_eq!(
             bindings["5000/tcp"].as_ref().unwrap()[0]
@@ -711,7 +807,7 @@ mod tests {
             "inspect image",
             "unix:///s",
         );
-        assert_eq!(e.status(), 404);
+        assert_eq!(ApiError::from(e.clone()).status(), 404);
         let e = engine_error(
             DockerError::DockerResponseServerError {
                 status_code: 500,
@@ -720,16 +816,16 @@ mod tests {
             "create container",
             "unix:///s",
         );
-        assert_eq!(e.status(), 502);
+        assert_eq!(ApiError::from(e.clone()).status(), 502);
         let e = engine_error(
             DockerError::SocketNotFoundError("/nope.sock".into()),
             "ping",
             "unix:///nope.sock",
         );
-        assert_eq!(e.status(), 503);
+        assert_eq!(ApiError::from(e.clone()).status(), 503);
         assert!(e.message.contains("/nope.sock"));
         assert_eq!(
-            engine_error(DockerError::RequestTimeoutError, "ping", "u").status(),
+            ApiError::from(engine_error(DockerError::RequestTimeoutError, "ping", "u")).status(),
             504
         );
     }

@@ -162,7 +162,7 @@ impl DockerSettings {
             network,
             logging,
             allow_pull: flag(stanza, "allow_pull", false),
-            https: flag(stanza, "container_enable_https", false),
+            https: crate::runtime::plan::serves_https(stanza),
             skip_verify,
             container_ca_path: value(stanza, "endpoint_cert_filename_or_path").map(str::to_string),
             container_check_hostname: flag(stanza, "endpoint_cert_check_hostname", true),

@@ -1,39 +1,42 @@
-//! What the Docker endpoints share: the saved connection with its secrets, the search head's
-//! manager id, the API token (created once, agreed on by concurrent requests), the probe
-//! settings, and the notes every reply carries when TLS checks were skipped.
+//! What the runtime endpoints share on the store's side: the saved connection of a runtime
+//! with its secrets (and the runtime it connects to), the search head's manager id, the API
+//! token (created once, agreed on by concurrent requests), the record's runtime, and the
+//! records kept in splunkd.
 
 use super::warn;
 use crate::conffile::Stanza;
 use crate::connection::CONF as CONNECTIONS;
 use crate::connection::view::configured_name;
 use crate::error::{ApiError, ErrorKind};
-use crate::model::record;
+use crate::model::record::{self, Records};
 use crate::names::ContainerType;
 use crate::protocol::request::{Request, Secret};
-use crate::runtime::docker::settings::DockerSettings;
-use crate::runtime::docker::{CALL_TIMEOUT, Engine};
-use crate::runtime::probe::{ProbeTls, Prober};
+use crate::runtime::Runtime;
+use crate::runtime::connect::{Connected, connect};
 use crate::runtime::secrets::{Secrets, random_token};
 use crate::splunkd::SplunkdClient;
 use crate::toolkit;
 use serde_json::Value;
-use std::time::Duration;
 
-/// The saved Docker connection with its secrets.
-pub struct DockerConnection {
-    /// The `[docker]` stanza.
+/// A saved connection with its secrets.
+pub struct SavedConnection {
+    /// Its runtime.
+    pub ty: ContainerType,
+    /// The `[docker]` or `[kubernetes]` stanza.
     pub stanza: Stanza,
-    /// Its secrets (realm `dsdl_docker`).
+    /// Its secrets (realm `dsdl_<type>`).
     pub secrets: Secrets,
     /// The connection's name, recorded with each container started through it.
     pub name: String,
 }
 
-impl DockerConnection {
-    /// Reads the connection and its secrets (two calls, concurrently); 404 when no Docker
-    /// connection is saved.
-    pub async fn load(store: &SplunkdClient) -> Result<DockerConnection, ApiError> {
-        let ty = ContainerType::Docker;
+impl SavedConnection {
+    /// Reads the connection of `ty` and its secrets (two calls, concurrently); 404 when none
+    /// is saved.
+    pub async fn load(
+        store: &SplunkdClient,
+        ty: ContainerType,
+    ) -> Result<SavedConnection, ApiError> {
         let (stanza, secrets) = tokio::join!(
             store.get_stanza(CONNECTIONS, ty.as_str()),
             store.list_passwords(ty.realm())
@@ -42,27 +45,36 @@ impl DockerConnection {
         let name = configured_name(&stanza)
             .map(str::to_string)
             .ok_or_else(|| {
-                ApiError::not_found(
-                    "No docker connection is saved: save one with POST /mltk/container_connection \
-                 (container_type=docker, docker_url=...) and test it with POST \
-                 /mltk/test_container_connection.",
-                )
+                let url_key = match ty {
+                    ContainerType::Docker => "docker_url",
+                    ContainerType::Kubernetes => "cluster_url",
+                };
+                ApiError::not_found(format!(
+                    "No {ty} connection is saved: save one with POST /mltk/container_connection \
+                     (container_type={ty}, {url_key}=...) and test it with POST \
+                     /mltk/test_container_connection.",
+                    ty = ty.as_str()
+                ))
             })?;
         let mut secrets = Secrets::from_listing(secrets?);
-        adopt_toolkit_secrets(store, &mut secrets, &DOCKER_TOOLKIT_SECRETS).await?;
-        Ok(DockerConnection {
+        adopt_toolkit_secrets(store, ty, &mut secrets, &TOOLKIT_SECRETS).await?;
+        Ok(SavedConnection {
+            ty,
             stanza,
             secrets,
             name,
         })
     }
 
-    /// The settings and an engine client (every call bounded by [`CALL_TIMEOUT`]).
-    pub fn engine(&self) -> Result<(DockerSettings, Engine), ApiError> {
-        let settings = DockerSettings::from_stanza(&self.stanza, &self.secrets)?;
-        let engine = Engine::connect(&settings, CALL_TIMEOUT)?;
-        Ok((settings, engine))
+    /// The runtime this connection reaches (nothing is sent yet).
+    pub fn connect(&self) -> Result<Connected, ApiError> {
+        Ok(connect(self.ty, &self.stanza, &self.secrets)?)
     }
+}
+
+/// The runtime's warnings (skipped TLS checks) as Splunk `messages`.
+pub fn warnings<R: Runtime>(rt: &R) -> Vec<Value> {
+    rt.warnings().iter().map(|w| warn(w)).collect()
 }
 
 /// The search head's manager id: splunkd's server guid, so that two search heads sharing an
@@ -87,12 +99,13 @@ pub fn other_manager<'a>(r: &'a Stanza, manager: &str) -> Option<&'a str> {
 /// the first stored wins and both use it (a create that finds one reads it back).
 pub async fn ensure_api_token(
     store: &SplunkdClient,
+    ty: ContainerType,
     secrets: &mut Secrets,
 ) -> Result<(Secret, bool), ApiError> {
     if let Some(t) = secrets.get("api_token") {
         return Ok((t.clone(), false));
     }
-    let realm = ContainerType::Docker.realm();
+    let realm = ty.realm();
     let fresh = Secret::new(random_token(64).map_err(ApiError::internal)?);
     let (token, created) = if store
         .create_password(realm, "api_token", fresh.expose())
@@ -110,16 +123,16 @@ pub async fn ensure_api_token(
     Ok((token, created))
 }
 
-/// The toolkit's secrets a Docker connection uses: the container token and the Jupyter
-/// password.
-const DOCKER_TOOLKIT_SECRETS: [&str; 2] = ["jupyter_passwd", toolkit::API_TOKEN];
+/// The toolkit's secrets a connection uses: the container token and the Jupyter password.
+const TOOLKIT_SECRETS: [&str; 2] = ["jupyter_passwd", toolkit::API_TOKEN];
 
 /// Takes over, once, the toolkit's stored secrets this connection lacks ([`toolkit::adoptable`]):
-/// each is written to the Docker realm (a create, so a concurrent request's value wins) and
+/// each is written to the connection's realm (a create, so a concurrent request's value wins) and
 /// used. The toolkit's copies are left as they are. Its realm is read only while one of
 /// `fields` is missing here, so once adopted (or set) a load costs no extra call.
 async fn adopt_toolkit_secrets(
     store: &SplunkdClient,
+    ty: ContainerType,
     secrets: &mut Secrets,
     fields: &[&str],
 ) -> Result<(), ApiError> {
@@ -127,7 +140,7 @@ async fn adopt_toolkit_secrets(
         return Ok(());
     }
     let theirs = store.list_passwords(toolkit::REALM).await?;
-    let realm = ContainerType::Docker.realm();
+    let realm = ty.realm();
     for (field, value) in toolkit::adoptable(&theirs, |f| secrets.get(f).is_some(), fields) {
         let value = if store.create_password(realm, &field, value.expose()).await? {
             value
@@ -165,45 +178,30 @@ pub async fn mirror_api_token(store: &SplunkdClient, token: &Secret) -> Result<(
         .await
 }
 
-/// A prober for the connection's containers, each probe bounded by `timeout`.
-pub fn prober(settings: &DockerSettings, timeout: Duration) -> Result<Prober, ApiError> {
-    let tls = ProbeTls::from_settings(
-        settings.container_ca_path.as_deref(),
-        settings.container_check_hostname,
-        settings.skip_verify,
-    );
-    Prober::new(tls, timeout).map_err(ApiError::internal)
-}
-
-/// The note every reply carries when `tls_skip_verify` was in effect.
-pub const SKIP_VERIFY_NOTE: &str = "tls_skip_verify is set on the docker connection: TLS \
-    certificates were NOT verified for this request.";
-
-/// [`SKIP_VERIFY_NOTE`] as a message, when the settings skip verification.
-pub fn skip_verify_note(settings: &DockerSettings) -> Option<Value> {
-    settings.skip_verify.then(|| warn(SKIP_VERIFY_NOTE))
-}
-
-/// 501 for a Kubernetes record or request: that runtime is not in this version.
-pub fn kubernetes_not_yet() -> ApiError {
-    ApiError::new(
-        ErrorKind::NotImplemented,
-        "Kubernetes containers are not supported by this version of dsdl-handler yet; use \
-         cluster=docker.",
-    )
-}
-
-/// 501 for a Kubernetes record, 400 for a record whose `cluster` is neither runtime.
-pub fn require_docker_record(r: &Stanza) -> Result<(), ApiError> {
-    match record::cluster(r) {
-        Ok(ContainerType::Docker) => Ok(()),
-        Ok(ContainerType::Kubernetes) => Err(kubernetes_not_yet()),
-        Err(other) => Err(ApiError::bad_request(format!(
+/// The runtime a record names in `cluster`; 400 for a record whose `cluster` is neither.
+pub fn record_runtime(r: &Stanza) -> Result<ContainerType, ApiError> {
+    record::cluster(r).map_err(|other| {
+        ApiError::bad_request(format!(
             "The record {} names cluster {:?}, which is neither docker nor kubernetes; fix or \
              delete the record.",
             r.name,
             crate::names::excerpt(&other, 40)
-        ))),
+        ))
+    })
+}
+
+/// The records in splunkd's `dsdl_container.conf`.
+impl Records for SplunkdClient {
+    async fn get(&self, model: &str) -> Result<Option<Stanza>, ApiError> {
+        self.get_stanza(record::CONF, model).await
+    }
+
+    async fn put(&self, model: &str, pairs: &[(String, String)]) -> Result<(), ApiError> {
+        write_record(self, model, pairs).await
+    }
+
+    async fn delete(&self, model: &str) -> Result<bool, ApiError> {
+        self.delete_stanza(record::CONF, model).await
     }
 }
 
@@ -248,9 +246,25 @@ mod tests {
     #[test]
     fn records_of_other_runtimes_are_refused_clearly() {
         let k8s = Stanza::from_pairs("m", &[("cluster", "kubernetes")]);
-        assert_eq!(require_docker_record(&k8s).unwrap_err().status(), 501);
+        assert_eq!(
+            record_runtime(&k8s).map_err(|e| e.status()),
+            Ok(ContainerType::Kubernetes)
+        );
+        let unsupported = record_runtime(&k8s).and_then(|ty| {
+            let saved = SavedConnection {
+                ty,
+                stanza: Stanza::new("kubernetes"),
+                secrets: Secrets::default(),
+                name: "k".into(),
+            };
+            saved.connect().map(|_| ty)
+        });
+        assert_eq!(unsupported.unwrap_err().status(), 501);
         let odd = Stanza::from_pairs("m", &[("cluster", "nomad")]);
-        assert_eq!(require_docker_record(&odd).unwrap_err().status(), 400);
-        assert!(require_docker_record(&Stanza::from_pairs("m", &[])).is_ok());
+        assert_eq!(record_runtime(&odd).unwrap_err().status(), 400);
+        assert_eq!(
+            record_runtime(&Stanza::from_pairs("m", &[])).map_err(|e| e.status()),
+            Ok(ContainerType::Docker)
+        );
     }
 }
