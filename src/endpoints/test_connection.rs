@@ -58,7 +58,15 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         Some(t) if t.is_empty() => ContainerType::Docker,
         Some(t) => ContainerType::parse(&t).map_err(bare)?,
     };
-    ensure_supported(ty).map_err(|e| bare(e.into()))?;
+    ensure_supported(ty).map_err(|e| {
+        let e = ApiError::from(e);
+        let text = format!(
+            "Testing {} connections is not supported by this version of dsdl-handler yet; \
+             container_type=docker is.",
+            ty.as_str()
+        );
+        bare(ApiError::new(e.kind, text))
+    })?;
     fields
         .0
         .insert("container_type".into(), Value::String(ty.as_str().into()));

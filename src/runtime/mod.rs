@@ -9,6 +9,10 @@
 //! [`logs`] (the log splitter). At the edge: [`docker`], and [`fake`], the in-memory runtime
 //! the tests drive the same endpoint logic with. [`probe`] (the health check of a container's
 //! API) is shared.
+//!
+//! Adding a runtime: its own module here implementing [`Runtime`] (and a staged test
+//! returning a [`diagnosis::Diagnosis`]), one variant and one arm in each of the five matches
+//! of [`connect`], and one subject in `tests/runtime_conformance.rs`. No endpoint changes.
 
 pub mod connect;
 pub mod diagnosis;
