@@ -33,7 +33,11 @@ impl Bed {
     }
 
     fn with_settings(tag: &str, images: &[(&str, String)], extra: Value) -> Bed {
-        let s = DevServer::start(tag, &["--pool", "2"]);
+        Self::with_pool(tag, "2", images, extra)
+    }
+
+    fn with_pool(tag: &str, pool: &str, images: &[(&str, String)], extra: Value) -> Bed {
+        let s = DevServer::start(tag, &["--pool", pool]);
         let guid = s.guid();
         let guard = LabelGuard { value: guid };
         let mut body = json!({
@@ -368,6 +372,55 @@ fn containers_without_a_record_are_reported_as_orphans_and_left_alone() {
     let r = bed.stop("lost");
     assert_eq!(body(&r)["stopped_container"]["changed"], true, "{}", r.body);
     assert!(inspect_state(&id).is_none());
+}
+
+#[test]
+fn polls_reuse_their_engine_connections() {
+    if !require_docker() {
+        return;
+    }
+    let proxy = TcpDockerProxy::start();
+    let image = contract_image();
+    let bed = Bed::with_pool(
+        "docker-pooled",
+        "1",
+        &[("image", image.clone())],
+        json!({ "docker_url": proxy.url() }),
+    );
+    let (_, name) = catalog_entry(&image);
+    let r = bed.start("pooled", &name, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A dead container too, so each poll also inspects one that is not running.
+    let dead = bed.guard.run(&[
+        "--label",
+        "mltk_container=",
+        "--label",
+        &format!("com.splunk.mltk/manager-id={}", bed.guard.value),
+        "-e",
+        "DSDL_TEST_EXIT_AFTER=0",
+        &image,
+    ]);
+    wait_stopped(&dead, Duration::from_secs(20));
+    for _ in 0..3 {
+        assert_eq!(bed.data()["config"]["pooled"]["state"], "running");
+    }
+    let warm = proxy.accepted();
+    assert!(
+        warm > 0,
+        "the handler talks to the engine through the proxy"
+    );
+    for _ in 0..10 {
+        let data = bed.data();
+        assert_eq!(data["config"]["pooled"]["status"], "Active", "{data}");
+        assert_eq!(data["orphans"].as_array().map(Vec::len), Some(1), "{data}");
+    }
+    assert_eq!(
+        proxy.accepted(),
+        warm,
+        "after warm-up a poll opens no new engine connection"
+    );
+    let r = bed.stop("pooled");
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 /// The labels of a container, as the engine reports them.
@@ -768,7 +821,7 @@ fn an_engine_that_goes_away_mid_start_gives_503_and_no_record() {
     let proxy = TcpDockerProxy::start();
     let bed = Bed::new("docker-gone", &proxy.url(), &[("contract", image.clone())]);
     let (_, name) = catalog_entry(&image);
-    // Enough connections to look at the container, the image and the volumes and to create
+    // Enough requests to look at the container, the image and the volumes and to create
     // the container; then the engine "stops".
     proxy.allow(6);
     let started = Instant::now();

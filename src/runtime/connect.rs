@@ -41,7 +41,7 @@ pub fn connect(
         ContainerType::Docker => {
             let settings = super::docker::settings::DockerSettings::from_stanza(stanza, secrets)
                 .map_err(|e| RuntimeError::new(Failure::BadSettings, e.message))?;
-            let engine = super::docker::Engine::connect(&settings, super::docker::CALL_TIMEOUT)?;
+            let engine = super::docker::Engine::shared(&settings, super::docker::CALL_TIMEOUT)?;
             Ok(Connected::Docker(Box::new(engine)))
         }
         other => {

@@ -775,7 +775,9 @@ pub fn run_contract(guard: &LabelGuard, image: &str, extra: &[&str]) -> (String,
 
 /// What a front shares with its background thread.
 struct Control {
-    /// Connections the front still forwards; `None` = no limit.
+    /// Requests the front still forwards; `None` = no limit. Once spent, the connection that
+    /// carries the next request is closed before it reaches the engine, and new connections
+    /// are closed at once: the engine went away, whether the client pools connections or not.
     budget: Mutex<Option<u64>>,
     /// Connections forwarded so far.
     accepted: AtomicU64,
@@ -798,8 +800,13 @@ impl Control {
         })
     }
 
-    /// Whether one more connection may be forwarded (spends budget).
+    /// Whether a new connection may be forwarded (budget left).
     fn admit(&self) -> bool {
+        *self.budget.lock().unwrap_or_else(|e| e.into_inner()) != Some(0)
+    }
+
+    /// Whether one more request may be forwarded (spends budget).
+    fn spend(&self) -> bool {
         let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
         match budget.as_mut() {
             None => true,
@@ -892,6 +899,7 @@ async fn accept_loop(
         control.accepted.fetch_add(1, Ordering::Relaxed);
         let cut = control.cut.subscribe();
         let tls = tls.clone();
+        let control = control.clone();
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
             let client: Accepted = match tls {
@@ -904,19 +912,49 @@ async fn accept_loop(
                 }
                 None => Box::pin(tcp),
             };
-            forward(client, cut).await;
+            forward(client, cut, control).await;
         });
     }
 }
 
 /// Copies bytes both ways between the client and a new connection to the engine's socket
-/// until either side closes or the front cuts its connections.
-async fn forward(mut client: Accepted, mut cut: watch::Receiver<u64>) {
-    let Ok(mut engine) = tokio::net::UnixStream::connect(DOCKER_SOCKET).await else {
+/// until either side closes, the front cuts its connections, or a request finds the budget
+/// spent (requests are counted by their request lines, which is enough for Docker's API:
+/// bodies are JSON).
+async fn forward(client: Accepted, mut cut: watch::Receiver<u64>, control: Arc<Control>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(engine) = tokio::net::UnixStream::connect(DOCKER_SOCKET).await else {
         return;
     };
+    let (mut client_in, mut client_out) = tokio::io::split(client);
+    let (mut engine_in, mut engine_out) = engine.into_split();
+    let requests = async {
+        const MARK: &[u8] = b" HTTP/1.1\r\n";
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let n = match client_in.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            carry.extend_from_slice(&buf[..n]);
+            let marks = carry.windows(MARK.len()).filter(|w| *w == MARK).count();
+            for _ in 0..marks {
+                if !control.spend() {
+                    return;
+                }
+            }
+            let keep = carry.len().min(MARK.len() - 1);
+            carry.drain(..carry.len() - keep);
+            if engine_out.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    let replies = tokio::io::copy(&mut engine_in, &mut client_out);
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut engine) => {}
+        _ = requests => {}
+        _ = replies => {}
         _ = cut.changed() => {}
     }
 }
@@ -1144,7 +1182,8 @@ impl TcpDockerProxy {
         self.front.addr.port()
     }
 
-    /// Forwards `n` more new connections, then closes every new one immediately.
+    /// Forwards `n` more requests, then closes the connection of the next one before it
+    /// reaches the engine and every new connection at once.
     pub fn allow(&self, n: u64) {
         *self
             .front

@@ -43,6 +43,88 @@ const CLIENT_CEILING: Duration = Duration::from_secs(3600);
 /// Longest an image pull may take.
 const PULL_LIMIT: Duration = Duration::from_secs(60);
 
+/// How long an idle engine connection is kept: below the idle timeouts of proxies in front of
+/// an engine (dockerd itself keeps idle connections open).
+const POOL_IDLE: Duration = Duration::from_secs(30);
+
+/// A bollard client sending its requests through `client`.
+fn custom_transport<C>(
+    client: hyper_util::client::legacy::Client<C, EngineBody>,
+    addr: String,
+    secs: u64,
+    version: &bollard::ClientVersion,
+) -> Result<Docker, DockerError>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let client = std::sync::Arc::new(client);
+    Docker::connect_with_custom_transport(
+        move |req: bollard::BollardRequest| {
+            let client = client.clone();
+            async move { client.request(req).await.map_err(DockerError::from) }
+        },
+        Some(addr),
+        secs,
+        version,
+    )
+}
+
+/// Connects hyper's client to the engine's unix socket, whatever the request's host.
+#[derive(Clone)]
+struct UnixConnector(std::sync::Arc<std::path::PathBuf>);
+
+impl tower_service::Service<hyper::Uri> for UnixConnector {
+    type Response = hyper_util::rt::TokioIo<tokio::net::UnixStream>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper::Uri) -> Self::Future {
+        let path = self.0.clone();
+        Box::pin(async move {
+            let stream = tokio::net::UnixStream::connect(path.as_path()).await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
+    }
+}
+
+/// Engine clients kept across requests ([`Engine::shared`]), newest last.
+const MAX_CLIENTS: usize = 4;
+
+thread_local! {
+    static CLIENTS: std::cell::RefCell<Vec<([u8; 32], Docker)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What makes two settings need different clients: the URL, the TLS material and the bound,
+/// hashed (the key material is not kept twice in memory).
+fn client_key(settings: &DockerSettings, timeout: Duration) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    part(settings.url.as_bytes());
+    part(&timeout.as_nanos().to_le_bytes());
+    if let Some(tls) = &settings.tls {
+        part(tls.ca.as_deref().unwrap_or_default());
+        let (cert, key) = tls.client.clone().unwrap_or_default();
+        part(&cert);
+        part(&key);
+        part(&[u8::from(tls.skip_verify)]);
+    }
+    h.finalize().into()
+}
+
 /// A connected engine with its connection's settings (nothing is sent until the first call).
 pub struct Engine {
     docker: Docker,
@@ -63,30 +145,41 @@ impl Engine {
     pub fn connect(settings: &DockerSettings, timeout: Duration) -> Result<Engine, RuntimeError> {
         let secs = CLIENT_CEILING.as_secs();
         let version = bollard::API_DEFAULT_VERSION;
+        // Every engine is reached through a pooled hyper client (bollard's own clients keep
+        // no idle connections), so a driver that reuses this engine ([`Engine::shared`])
+        // reuses its connections.
         let docker = match (&settings.endpoint, &settings.tls) {
+            (Endpoint::Unix(path), _) if !path.exists() => Err(DockerError::SocketNotFoundError(
+                path.to_string_lossy().into_owned(),
+            )),
             (Endpoint::Unix(path), _) => {
-                Docker::connect_with_unix(&path.to_string_lossy(), secs, version)
+                let mut builder = hyper_util::client::legacy::Client::builder(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                builder.pool_idle_timeout(POOL_IDLE);
+                let client = builder
+                    .build::<_, EngineBody>(UnixConnector(std::sync::Arc::new(path.clone())));
+                custom_transport(client, "http://localhost".into(), secs, version)
             }
-            (Endpoint::Tcp { host, port }, None) => Docker::connect_with_http(
-                &format!("tcp://{}:{port}", url_host(host)),
-                secs,
-                version,
-            ),
+            (Endpoint::Tcp { host, port }, None) => {
+                let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+                http.set_connect_timeout(Some(timeout));
+                http.set_nodelay(true);
+                let mut builder = hyper_util::client::legacy::Client::builder(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                builder.pool_idle_timeout(POOL_IDLE);
+                let client = builder.build::<_, EngineBody>(http);
+                let addr = format!("http://{}:{port}", url_host(host));
+                custom_transport(client, addr, secs, version)
+            }
             (Endpoint::Tcp { host, port }, Some(tls)) => {
                 let config = engine_tls_config(tls)
                     .map_err(|e| RuntimeError::new(Failure::BadSettings, e))?;
-                let client = std::sync::Arc::new(crate::tls::https_client::<EngineBody>(
-                    config, timeout, None,
-                ));
-                Docker::connect_with_custom_transport(
-                    move |req: bollard::BollardRequest| {
-                        let client = client.clone();
-                        async move { client.request(req).await.map_err(DockerError::from) }
-                    },
-                    Some(format!("https://{}:{port}", url_host(host))),
-                    secs,
-                    version,
-                )
+                let client =
+                    crate::tls::https_client::<EngineBody>(config, timeout, Some(POOL_IDLE));
+                let addr = format!("https://{}:{port}", url_host(host));
+                custom_transport(client, addr, secs, version)
             }
         }
         .map_err(|e| engine_error(e, "connect", &settings.url))?;
@@ -96,6 +189,33 @@ impl Engine {
             url: settings.url.clone(),
             timeout,
         })
+    }
+
+    /// [`Engine::connect`], reusing the client (and so its pooled keep-alive connections)
+    /// built for the same settings earlier on this thread. The driver answers every request
+    /// on one thread, so a poll after the first opens no new engine connection; changed
+    /// settings (URL, TLS material, bound) give a new client at once. Requests never share
+    /// credentials through it: the engine connection carries none beyond the connection's own.
+    pub fn shared(settings: &DockerSettings, timeout: Duration) -> Result<Engine, RuntimeError> {
+        let key = client_key(settings, timeout);
+        let cached =
+            CLIENTS.with_borrow(|c| c.iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone()));
+        if let Some(docker) = cached {
+            return Ok(Engine {
+                docker,
+                settings: settings.clone(),
+                url: settings.url.clone(),
+                timeout,
+            });
+        }
+        let engine = Engine::connect(settings, timeout)?;
+        CLIENTS.with_borrow_mut(|c| {
+            if c.len() >= MAX_CLIENTS {
+                c.remove(0);
+            }
+            c.push((key, engine.docker.clone()));
+        });
+        Ok(engine)
     }
 
     /// The connection's settings.
