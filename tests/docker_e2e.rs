@@ -401,7 +401,7 @@ fn polls_reuse_their_engine_connections() {
         &image,
     ]);
     wait_stopped(&dead, Duration::from_secs(20));
-    for _ in 0..3 {
+    for _ in 0..10 {
         assert_eq!(bed.data()["config"]["pooled"]["state"], "running");
     }
     let warm = proxy.accepted();
@@ -409,15 +409,19 @@ fn polls_reuse_their_engine_connections() {
         warm > 0,
         "the handler talks to the engine through the proxy"
     );
-    for _ in 0..10 {
+    const POLLS: u64 = 20;
+    for _ in 0..POLLS {
         let data = bed.data();
         assert_eq!(data["config"]["pooled"]["status"], "Active", "{data}");
         assert_eq!(data["orphans"].as_array().map(Vec::len), Some(1), "{data}");
     }
-    assert_eq!(
-        proxy.accepted(),
-        warm,
-        "after warm-up a poll opens no new engine connection"
+    // Each poll makes three engine calls (without pooling: three connections). hyper puts a
+    // connection back in its pool a moment after the reply, so on a loaded machine a call
+    // that follows at once may still open one more; never one per poll.
+    let opened = proxy.accepted() - warm;
+    assert!(
+        opened <= 1,
+        "after warm-up {POLLS} polls opened {opened} engine connections"
     );
     let r = bed.stop("pooled");
     assert_eq!(r.status, 200, "{}", r.body);
