@@ -1,7 +1,10 @@
 //! The Kubernetes runtime, first step: a client for each `auth_mode` of the saved connection.
-//! [`settings`] reads and checks the `[kubernetes]` stanza and its secrets (pure); [`eks`]
-//! mints the aws-iam mode's EKS tokens. Credentials stay in memory: no certificate, key or
-//! token is ever written to a file.
+//! [`settings`] reads and checks the `[kubernetes]` stanza and its secrets (pure); [`client`]
+//! turns them into kube's `Config` and client, with [`eks`] minting the aws-iam mode's tokens
+//! and [`proxy`] choosing the proxy. Credentials stay in memory: no certificate, key or token
+//! is ever written to a file.
 
+pub mod client;
 pub mod eks;
+pub mod proxy;
 pub mod settings;

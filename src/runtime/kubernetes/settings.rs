@@ -388,7 +388,7 @@ fn is_region(s: &str) -> bool {
 }
 
 /// The certificates of `cluster_ca` as DER, each one a usable trust anchor.
-fn ca_bundle(pem: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+pub(super) fn ca_bundle(pem: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
     let bad =
         |why: String| ApiError::bad_request(format!("cluster_ca is not a PEM CA bundle: {why}."));
     let certs = CertificateDer::pem_slice_iter(pem)
@@ -443,18 +443,20 @@ fn client_identity(
     Ok((cert, Secret::new(key)))
 }
 
+/// Builders the Kubernetes tests share.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests_support {
     use super::*;
-    use base64::Engine;
 
-    fn stanza(pairs: &[(&str, &str)]) -> Stanza {
+    /// The `[kubernetes]` stanza with `namespace = dsdl` and `pairs`.
+    pub fn stanza(pairs: &[(&str, &str)]) -> Stanza {
         let mut all = vec![("namespace", "dsdl")];
         all.extend_from_slice(pairs);
         Stanza::from_pairs("kubernetes", &all)
     }
 
-    fn secrets(pairs: &[(&str, &str)]) -> Secrets {
+    /// Stored secrets.
+    pub fn secrets(pairs: &[(&str, &str)]) -> Secrets {
         Secrets::from_listing(
             pairs
                 .iter()
@@ -463,14 +465,8 @@ mod tests {
         )
     }
 
-    fn err(st: &Stanza, sec: &Secrets) -> String {
-        let e = KubeSettings::from_stanza(st, sec).unwrap_err();
-        assert_eq!(e.status(), 400, "{}", e.message);
-        e.message
-    }
-
     /// A CA and a client certificate it signed, with the client's key, as PEM.
-    pub(crate) fn pki() -> (String, String, String) {
+    pub fn pki() -> (String, String, String) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -482,6 +478,19 @@ mod tests {
             .signed_by(&key, &issuer)
             .unwrap();
         (ca.pem(), cert.pem(), key.serialize_pem())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{pki, secrets, stanza};
+    use super::*;
+    use base64::Engine;
+
+    fn err(st: &Stanza, sec: &Secrets) -> String {
+        let e = KubeSettings::from_stanza(st, sec).unwrap_err();
+        assert_eq!(e.status(), 400, "{}", e.message);
+        e.message
     }
 
     #[test]

@@ -1,0 +1,510 @@
+//! A kube client for the saved connection, one `auth_mode` at a time. Everything goes into
+//! kube's `Config` in memory: the CA as DER anchors, the client certificate and key as the
+//! kubeconfig `*-data` fields, the token or user/password as kube's auth fields; no path field
+//! of the `Config` is ever set, so kube never reads or writes a credential file. The two modes
+//! whose bearer changes over time (aws-iam's EKS token, a pod's projected service account
+//! token) get it from a [`Bearer`] layer that sets `Authorization` afresh on every request.
+//!
+//! TLS (kube's rustls stack, ring provider): the server is verified against `cluster_ca` when
+//! one is stored (in-cluster, against the pod's `ca.crt`), else against the system's roots
+//! (kube's `rustls-tls` uses rustls-platform-verifier: on Linux the OS trust store, honouring
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR`), and not at all only with `tls_skip_verify`, which every
+//! reply then says ([`warnings`]). The host name is always the `cluster_url`'s.
+
+use super::eks::Signer;
+use super::proxy::proxy_for;
+use super::settings::{Auth, ClusterUrl, KubeSettings, ServiceAccount, ca_bundle};
+use crate::error::ApiError;
+use base64::Engine;
+use hyper::header::{AUTHORIZATION, HeaderValue};
+use kube::client::ClientBuilder;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The note every reply carries when `tls_skip_verify` was in effect.
+pub const SKIP_VERIFY_NOTE: &str = "tls_skip_verify is set on the kubernetes connection: the \
+    API server's TLS certificate was NOT verified for this request.";
+
+/// The replies' notes for `settings`.
+pub fn warnings(settings: &KubeSettings) -> Vec<String> {
+    if settings.skip_verify {
+        vec![SKIP_VERIFY_NOTE.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A bearer token that is made for each request rather than once.
+#[derive(Debug, Clone)]
+pub enum Bearer {
+    /// aws-iam: a new EKS token per request.
+    Eks(Signer),
+    /// A pod's service account token file, re-read per request since projected tokens rotate.
+    File(PathBuf),
+}
+
+impl Bearer {
+    /// The `Authorization` value for the next request (marked sensitive, so never logged by
+    /// hyper or kube). The error names the source, never a token.
+    pub fn header(&self) -> Result<HeaderValue, String> {
+        let token = match self {
+            Bearer::Eks(signer) => signer.token(SystemTime::now())?,
+            Bearer::File(path) => read_token(path)?,
+        };
+        let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| "the bearer token holds characters a header cannot carry".to_string())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+/// A service account token from its file: trimmed, non-empty, one header-safe word.
+fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "the service account token {} cannot be read: {}",
+            path.display(),
+            e.kind()
+        )
+    })?;
+    let token = text.trim();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "the service account token {} is empty or not a token",
+            path.display()
+        ));
+    }
+    Ok(token.to_string())
+}
+
+/// kube's `Config` for the connection, and the per-request bearer when the mode has one.
+pub struct Prepared {
+    /// Everything but a changing bearer.
+    pub config: kube::Config,
+    /// The bearer set on each request, for aws-iam and an in-cluster service account.
+    pub bearer: Option<Bearer>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("cluster_url", &self.config.cluster_url)
+            .field("bearer", &self.bearer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The environment of this process, for [`prepare`].
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Builds kube's `Config` for `settings`; `env` gives the proxy, STS-endpoint and in-cluster
+/// variables ([`process_env`] outside tests). Reads the in-cluster CA and checks the token file
+/// is readable, nothing else.
+pub fn prepare(
+    settings: &KubeSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Prepared, ApiError> {
+    let mut bearer = None;
+    let mut ca = settings.cluster_ca.clone();
+    let url = match &settings.auth {
+        Auth::CertKey { url, .. }
+        | Auth::UserToken { url, .. }
+        | Auth::UserLogin { url, .. }
+        | Auth::AwsIam { url, .. }
+        | Auth::ServiceAccount(ServiceAccount::Given { url, .. }) => url.0.clone(),
+        Auth::ServiceAccount(ServiceAccount::InCluster { dir, url }) => {
+            let token = dir.join("token");
+            read_token(&token).map_err(|e| in_cluster_error(&e))?;
+            if ca.is_none() {
+                let path = dir.join("ca.crt");
+                let pem = std::fs::read(&path).map_err(|e| {
+                    in_cluster_error(&format!("{} cannot be read: {}", path.display(), e.kind()))
+                })?;
+                ca = Some(ca_bundle(&pem).map_err(|e| {
+                    in_cluster_error(&format!("{}: {}", path.display(), e.message))
+                })?);
+            }
+            bearer = Some(Bearer::File(token));
+            match url {
+                Some(url) => url.0.clone(),
+                None => in_cluster_url(env)?.0,
+            }
+        }
+    };
+    let mut config = kube::Config::new(url.clone());
+    config.default_namespace = settings.namespace.clone();
+    config.root_cert = ca;
+    config.accept_invalid_certs = settings.skip_verify;
+    config.proxy_url = proxy_for(&url, env)?;
+    let auth = &mut config.auth_info;
+    match &settings.auth {
+        Auth::CertKey { cert, key, .. } => {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            auth.client_certificate_data = Some(b64.encode(cert));
+            auth.client_key_data = Some(b64.encode(key.expose()).into());
+        }
+        Auth::UserToken { token, .. }
+        | Auth::ServiceAccount(ServiceAccount::Given { token, .. }) => {
+            auth.token = Some(token.expose().to_string().into());
+        }
+        Auth::UserLogin { user, password, .. } => {
+            auth.username = Some(user.clone());
+            auth.password = Some(password.expose().to_string().into());
+        }
+        Auth::AwsIam { aws, .. } => bearer = Some(Bearer::Eks(Signer::new(aws.clone(), env)?)),
+        Auth::ServiceAccount(ServiceAccount::InCluster { .. }) => {}
+    }
+    Ok(Prepared { config, bearer })
+}
+
+/// The API server as a pod sees it: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`.
+pub fn in_cluster_url(env: &dyn Fn(&str) -> Option<String>) -> Result<ClusterUrl, ApiError> {
+    let host = env("KUBERNETES_SERVICE_HOST").filter(|h| !h.trim().is_empty());
+    let port = env("KUBERNETES_SERVICE_PORT").filter(|p| !p.trim().is_empty());
+    let (Some(host), Some(port)) = (host, port) else {
+        return Err(in_cluster_error(
+            "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set",
+        ));
+    };
+    let host = host.trim();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    super::settings::parse_cluster_url(&format!("https://{host}:{}", port.trim())).map_err(|_| {
+        in_cluster_error("KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT do not form a URL")
+    })
+}
+
+/// A 400 for service-account mode without a stored token, when the pod's account is missing.
+fn in_cluster_error(why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "auth_mode service-account without a service_account_token uses the service account \
+         of the pod Splunk runs in, but {why}. Outside a pod, store service_account_token \
+         and cluster_url."
+    ))
+}
+
+/// A kube client for `settings`. Must be called inside the tokio runtime (kube's buffer task).
+pub fn client(settings: &KubeSettings) -> Result<kube::Client, ApiError> {
+    let Prepared { config, bearer } = prepare(settings, &process_env)?;
+    let builder = ClientBuilder::try_from(config).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The kubernetes connection cannot be used ({}): {e}",
+            settings.auth.mode()
+        ))
+    })?;
+    Ok(match bearer {
+        Some(bearer) => builder.with_layer(&bearer_layer(bearer)).build(),
+        None => builder.build(),
+    })
+}
+
+/// The layer that sets the bearer of each request; a bearer that cannot be made fails the
+/// request with the reason.
+pub fn bearer_layer<B>(
+    bearer: Bearer,
+) -> tower::filter::FilterLayer<
+    impl FnMut(hyper::Request<B>) -> Result<hyper::Request<B>, tower::BoxError> + Clone,
+> {
+    let bearer = Arc::new(bearer);
+    tower::filter::FilterLayer::new(move |mut req: hyper::Request<B>| {
+        let value = bearer.header()?;
+        req.headers_mut().insert(AUTHORIZATION, value);
+        Ok::<_, tower::BoxError>(req)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::settings::tests_support::{pki, secrets, stanza};
+    use super::*;
+    use crate::runtime::secrets::Secrets;
+    use kube::client::{Body, ConfigExt};
+    use tower::{Layer, ServiceExt};
+
+    fn settings(pairs: &[(&str, &str)], sec: &[(&str, &str)]) -> KubeSettings {
+        KubeSettings::from_stanza(&stanza(pairs), &secrets(sec)).unwrap()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// The `Authorization` header kube (and our bearer layer) puts on a request.
+    async fn authorization(prepared: &Prepared) -> Option<String> {
+        // Answers with the header it was sent (kube's auth layer wants an HTTP response).
+        let seen = tower::service_fn(|req: hyper::Request<Body>| async move {
+            Ok::<_, tower::BoxError>(hyper::Response::new(
+                req.headers()
+                    .get(AUTHORIZATION)
+                    .map(|v| v.to_str().unwrap().to_string()),
+            ))
+        });
+        let req = || hyper::Request::get("/version").body(Body::empty()).unwrap();
+        let auth = prepared.config.auth_layer().unwrap();
+        match (&prepared.bearer, auth) {
+            (Some(b), None) => bearer_layer(b.clone()).layer(seen).oneshot(req()).await,
+            (None, Some(layer)) => layer.layer(seen).oneshot(req()).await,
+            (None, None) => seen.oneshot(req()).await,
+            (Some(_), Some(_)) => panic!("two sources of Authorization"),
+        }
+        .unwrap()
+        .into_body()
+    }
+
+    /// kube reads nothing from a file: every path field of the config is empty.
+    fn no_files(c: &kube::Config) {
+        let a = &c.auth_info;
+        assert!(c.root_cert_file.is_none());
+        assert!(a.client_certificate.is_none() && a.client_key.is_none());
+        assert!(a.token_file.is_none() && a.exec.is_none() && a.auth_provider.is_none());
+    }
+
+    const URL: (&str, &str) = ("cluster_url", "https://k8s.example:6443");
+
+    #[tokio::test]
+    async fn bearer_and_basic_modes_send_their_header() {
+        let p = prepare(
+            &settings(
+                &[("auth_mode", "user-token"), URL],
+                &[("user_token", "tok-1")],
+            ),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(authorization(&p).await.as_deref(), Some("Bearer tok-1"));
+        no_files(&p.config);
+
+        let p = prepare(
+            &settings(
+                &[("auth_mode", "user-login"), URL, ("user_name", "ann")],
+                &[("user_password", "p:w")],
+            ),
+            &no_env,
+        )
+        .unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode("ann:p:w");
+        assert_eq!(authorization(&p).await, Some(format!("Basic {basic}")));
+        no_files(&p.config);
+
+        let p = prepare(
+            &settings(
+                &[("auth_mode", "service-account"), URL],
+                &[("service_account_token", "sa-tok")],
+            ),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(authorization(&p).await.as_deref(), Some("Bearer sa-tok"));
+        no_files(&p.config);
+        assert_eq!(
+            p.config.cluster_url.to_string(),
+            "https://k8s.example:6443/"
+        );
+        assert_eq!(p.config.default_namespace, "dsdl");
+    }
+
+    #[tokio::test]
+    async fn aws_iam_mints_a_fresh_eks_token_per_request() {
+        let p = prepare(
+            &settings(
+                &[
+                    ("auth_mode", "aws-iam"),
+                    URL,
+                    ("aws_cluster_name", "my-cluster"),
+                    ("aws_region_name", "us-west-2"),
+                ],
+                &[
+                    ("aws_access_key_id", "AKIDEXAMPLE"),
+                    (
+                        "aws_secret_access_key",
+                        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                    ),
+                ],
+            ),
+            &|k| (k == "AWS_ENDPOINT_URL_STS").then(|| "http://127.0.0.1:4566".to_string()),
+        )
+        .unwrap();
+        no_files(&p.config);
+        assert!(p.config.auth_info.token.is_none());
+        let first = authorization(&p).await.unwrap();
+        let token = first.strip_prefix("Bearer k8s-aws-v1.").unwrap();
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .unwrap();
+        let url = String::from_utf8(url).unwrap();
+        assert!(
+            url.starts_with("http://127.0.0.1:4566/?Action=GetCallerIdentity"),
+            "{url}"
+        );
+        assert!(
+            url.contains("X-Amz-SignedHeaders=host%3Bx-k8s-aws-id"),
+            "{url}"
+        );
+        // Minted per request: a request a second later carries a new signature.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_ne!(authorization(&p).await.unwrap(), first);
+    }
+
+    #[tokio::test]
+    async fn cert_key_presents_the_certificate_over_tls_verified_by_the_ca() {
+        let (ca, cert, key) = pki();
+        let s = settings(
+            &[("auth_mode", "cert-key"), URL],
+            &[
+                ("client_cert", &cert),
+                ("client_key", &key),
+                ("cluster_ca", &ca),
+            ],
+        );
+        let p = prepare(&s, &no_env).unwrap();
+        no_files(&p.config);
+        assert_eq!(authorization(&p).await, None);
+        assert_eq!(p.config.root_cert.as_ref().map(Vec::len), Some(1));
+        assert!(!p.config.accept_invalid_certs);
+        let tls = p.config.rustls_client_config().unwrap();
+        assert!(tls.client_auth_cert_resolver.has_certs());
+        assert!(warnings(&s).is_empty());
+        // kube builds its client from it (TLS stack included).
+        assert!(client(&s).is_ok());
+    }
+
+    #[tokio::test]
+    async fn tls_is_verified_unless_explicitly_skipped() {
+        let token = [("user_token", "t")];
+        let p = prepare(
+            &settings(&[("auth_mode", "user-token"), URL], &token),
+            &no_env,
+        )
+        .unwrap();
+        // No CA stored: the system roots, still verified.
+        assert!(p.config.root_cert.is_none() && !p.config.accept_invalid_certs);
+        assert!(p.config.rustls_client_config().is_ok());
+        let skip = settings(
+            &[
+                ("auth_mode", "user-token"),
+                URL,
+                ("tls_skip_verify", "true"),
+            ],
+            &token,
+        );
+        let p = prepare(&skip, &no_env).unwrap();
+        assert!(p.config.accept_invalid_certs);
+        assert_eq!(warnings(&skip), vec![SKIP_VERIFY_NOTE.to_string()]);
+    }
+
+    #[tokio::test]
+    async fn the_proxy_comes_from_the_environment() {
+        let s = settings(&[("auth_mode", "user-token"), URL], &[("user_token", "t")]);
+        let env = |k: &str| (k == "HTTPS_PROXY").then(|| "http://proxy.corp:3128".to_string());
+        let p = prepare(&s, &env).unwrap();
+        assert_eq!(
+            p.config
+                .proxy_url
+                .as_ref()
+                .map(hyper::Uri::to_string)
+                .as_deref(),
+            Some("http://proxy.corp:3128/")
+        );
+        // kube was built with CONNECT support, so the client accepts it.
+        assert!(ClientBuilder::try_from(p.config).is_ok());
+        let env = |k: &str| match k {
+            "HTTPS_PROXY" => Some("http://proxy.corp:3128".to_string()),
+            "NO_PROXY" => Some(".example".to_string()),
+            _ => None,
+        };
+        assert!(prepare(&s, &env).unwrap().config.proxy_url.is_none());
+    }
+
+    /// A pod's service account directory, made by the test (the code under test only reads).
+    struct PodDir(PathBuf);
+
+    impl PodDir {
+        fn new(token: &str, ca: &str) -> PodDir {
+            let dir = std::env::temp_dir().join(format!(
+                "dsdl-k8s-sa-{}-{}",
+                std::process::id(),
+                crate::runtime::secrets::random_token(8).unwrap()
+            ));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("token"), token).unwrap();
+            std::fs::write(dir.join("ca.crt"), ca).unwrap();
+            PodDir(dir)
+        }
+    }
+
+    impl Drop for PodDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn in_cluster(dir: &Path) -> KubeSettings {
+        let mut s = KubeSettings::from_stanza(
+            &stanza(&[("auth_mode", "service-account")]),
+            &Secrets::default(),
+        )
+        .unwrap();
+        let Auth::ServiceAccount(ServiceAccount::InCluster { dir: d, .. }) = &mut s.auth else {
+            panic!("{:?}", s.auth)
+        };
+        *d = dir.to_path_buf();
+        s
+    }
+
+    #[tokio::test]
+    async fn in_cluster_reads_the_pod_token_on_every_request() {
+        let (ca, _, _) = pki();
+        let pod = PodDir::new("first\n", &ca);
+        let env = |k: &str| match k {
+            "KUBERNETES_SERVICE_HOST" => Some("fd00::1".to_string()),
+            "KUBERNETES_SERVICE_PORT" => Some("443".to_string()),
+            _ => None,
+        };
+        let p = prepare(&in_cluster(&pod.0), &env).unwrap();
+        assert_eq!(p.config.cluster_url.to_string(), "https://[fd00::1]:443/");
+        assert_eq!(p.config.root_cert.as_ref().map(Vec::len), Some(1));
+        no_files(&p.config);
+        assert_eq!(authorization(&p).await.as_deref(), Some("Bearer first"));
+        // The kubelet rotates the projected token: the next request carries the new one.
+        std::fs::write(pod.0.join("token"), "second").unwrap();
+        assert_eq!(authorization(&p).await.as_deref(), Some("Bearer second"));
+        // A token that disappears fails the request with the reason, not a bare 401.
+        std::fs::remove_file(pod.0.join("token")).unwrap();
+        let req = hyper::Request::get("/").body(Body::empty()).unwrap();
+        let sink =
+            tower::service_fn(|_: hyper::Request<Body>| async { Ok::<_, tower::BoxError>(()) });
+        let e = bearer_layer(p.bearer.clone().unwrap())
+            .layer(sink)
+            .oneshot(req)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot be read"), "{e}");
+    }
+
+    #[test]
+    fn in_cluster_outside_a_pod_says_what_to_store() {
+        let (ca, _, _) = pki();
+        let pod = PodDir::new("t", &ca);
+        let e = prepare(&in_cluster(&pod.0), &no_env).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(
+            e.message.contains("KUBERNETES_SERVICE_HOST"),
+            "{}",
+            e.message
+        );
+        let gone = pod.0.join("nothing-here");
+        let e = prepare(&in_cluster(&gone), &no_env).unwrap_err();
+        assert!(
+            e.message.contains("token cannot be read")
+                && e.message.contains("store service_account_token"),
+            "{}",
+            e.message
+        );
+    }
+}
