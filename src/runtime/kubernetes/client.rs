@@ -14,13 +14,13 @@
 use super::eks::Signer;
 use super::proxy::proxy_for;
 use super::settings::{Auth, ClusterUrl, KubeSettings, ServiceAccount, ca_bundle};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use base64::Engine;
 use hyper::header::{AUTHORIZATION, HeaderValue};
 use kube::client::ClientBuilder;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// The note every reply carries when `tls_skip_verify` was in effect.
 pub const SKIP_VERIFY_NOTE: &str = "tls_skip_verify is set on the kubernetes connection: the \
@@ -113,8 +113,14 @@ pub fn prepare(
         Auth::CertKey { url, .. }
         | Auth::UserToken { url, .. }
         | Auth::UserLogin { url, .. }
-        | Auth::AwsIam { url, .. }
+        | Auth::AwsIam { url: Some(url), .. }
         | Auth::ServiceAccount(ServiceAccount::Given { url, .. }) => url.0.clone(),
+        Auth::AwsIam { url: None, .. } => {
+            return Err(ApiError::new(
+                ErrorKind::Internal,
+                "the EKS endpoint was not looked up before connecting",
+            ));
+        }
         Auth::ServiceAccount(ServiceAccount::InCluster { dir, url }) => {
             let token = dir.join("token");
             read_token(&token).map_err(|e| in_cluster_error(&e))?;
@@ -189,8 +195,33 @@ fn in_cluster_error(why: &str) -> ApiError {
     ))
 }
 
-/// A kube client for `settings`. Must be called inside the tokio runtime (kube's buffer task).
-pub fn client(settings: &KubeSettings) -> Result<kube::Client, ApiError> {
+/// How long the EKS endpoint look-up may take.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `settings` with everything known before connecting: for aws-iam without `cluster_url`, the
+/// endpoint and (unless `cluster_ca` is stored) the CA from EKS `DescribeCluster`.
+pub async fn resolve(
+    settings: &KubeSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+    limit: Duration,
+) -> Result<KubeSettings, ApiError> {
+    let Auth::AwsIam { url: None, aws } = &settings.auth else {
+        return Ok(settings.clone());
+    };
+    let info = super::eks::describe_cluster(aws, env, limit).await?;
+    let mut resolved = settings.clone();
+    resolved.auth = Auth::AwsIam {
+        url: Some(info.url),
+        aws: aws.clone(),
+    };
+    resolved.cluster_ca = resolved.cluster_ca.or(Some(info.ca));
+    Ok(resolved)
+}
+
+/// A kube client for `settings`, looking up what [`resolve`] must first. Runs inside the tokio
+/// runtime (kube's buffer task).
+pub async fn client(settings: &KubeSettings) -> Result<kube::Client, ApiError> {
+    let settings = &resolve(settings, &process_env, DESCRIBE_TIMEOUT).await?;
     let Prepared { config, bearer } = prepare(settings, &process_env)?;
     let builder = ClientBuilder::try_from(config).map_err(|e| {
         ApiError::bad_request(format!(
@@ -371,7 +402,7 @@ mod tests {
         assert!(tls.client_auth_cert_resolver.has_certs());
         assert!(warnings(&s).is_empty());
         // kube builds its client from it (TLS stack included).
-        assert!(client(&s).is_ok());
+        assert!(client(&s).await.is_ok());
     }
 
     #[tokio::test]
@@ -506,5 +537,47 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[tokio::test]
+    async fn aws_iam_without_cluster_url_looks_up_endpoint_and_ca() {
+        use super::super::eks::tests::{describe_answer, fake_eks};
+        let (ca, _, _) = pki();
+        let (url, seen) = fake_eks(200, describe_answer("https://abc.eks.example", &ca)).await;
+        let env = move |k: &str| (k == "AWS_ENDPOINT_URL_EKS").then(|| url.clone());
+        let creds = [
+            ("aws_access_key_id", "AKIDEXAMPLE"),
+            ("aws_secret_access_key", "secret"),
+        ];
+        let pairs = [
+            ("auth_mode", "aws-iam"),
+            ("aws_cluster_name", "my-cluster"),
+            ("aws_region_name", "us-west-2"),
+        ];
+        let s = settings(&pairs, &creds);
+        // Connecting without the look-up is a bug, not a user error.
+        assert_eq!(prepare(&s, &env).unwrap_err().status(), 500);
+        let limit = Duration::from_secs(5);
+        let resolved = resolve(&s, &env, limit).await.unwrap();
+        let p = prepare(&resolved, &env).unwrap();
+        assert_eq!(p.config.cluster_url.to_string(), "https://abc.eks.example/");
+        assert_eq!(p.config.root_cert, Some(ca_bundle(ca.as_bytes()).unwrap()));
+        assert!(matches!(p.bearer, Some(Bearer::Eks(_))));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        // A stored cluster_ca wins over the one EKS reports.
+        let (own_ca, _, _) = pki();
+        let mut with_ca = creds.to_vec();
+        with_ca.push(("cluster_ca", &own_ca));
+        let resolved = resolve(&settings(&pairs, &with_ca), &env, limit)
+            .await
+            .unwrap();
+        assert_eq!(
+            resolved.cluster_ca,
+            Some(ca_bundle(own_ca.as_bytes()).unwrap())
+        );
+        // Other modes look nothing up.
+        let token = settings(&[("auth_mode", "user-token"), URL], &[("user_token", "t")]);
+        resolve(&token, &env, limit).await.unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 2);
     }
 }

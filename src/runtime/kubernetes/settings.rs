@@ -75,8 +75,9 @@ pub enum Auth {
     },
     /// `aws-iam`: an EKS token minted for each request from the AWS credentials.
     AwsIam {
-        /// `cluster_url`: the EKS API endpoint.
-        url: ClusterUrl,
+        /// `cluster_url`: the EKS API endpoint; `None`: looked up with EKS `DescribeCluster`
+        /// (with the cluster's CA) before connecting.
+        url: Option<ClusterUrl>,
         /// The EKS key of the credentials.
         aws: AwsAccess,
     },
@@ -234,17 +235,21 @@ impl KubeSettings {
                     Some(id) => id.clone(),
                     None => Secret::new(setting("aws_access_key_id")?),
                 };
-                let url = cluster_url(value(stanza, "cluster_url"), mode).map_err(|e| {
-                    ApiError::bad_request(format!(
-                        "{} For aws-iam, set cluster_url to the EKS cluster's API server \
-                         endpoint and cluster_ca to its certificate authority data.",
-                        e.message
-                    ))
-                })?;
+                let cluster_name = setting("aws_cluster_name")?;
+                if !is_eks_cluster_name(cluster_name) {
+                    return Err(ApiError::bad_request(format!(
+                        "aws_cluster_name {:?} is not an EKS cluster name: 1 to 100 letters, \
+                         digits, '-' and '_', starting with a letter or digit.",
+                        crate::names::excerpt(cluster_name, 40)
+                    )));
+                }
                 Auth::AwsIam {
-                    url,
+                    url: match value(stanza, "cluster_url") {
+                        Some(raw) => Some(parse_cluster_url(raw)?),
+                        None => None,
+                    },
                     aws: AwsAccess {
-                        cluster_name: setting("aws_cluster_name")?.to_string(),
+                        cluster_name: cluster_name.to_string(),
                         region: region.to_string(),
                         access_key_id: header_safe(access_key_id, "aws_access_key_id")?,
                         secret_access_key: secret("aws_secret_access_key")?,
@@ -385,6 +390,14 @@ fn is_region(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+}
+
+/// Whether `s` is a name EKS accepts for a cluster.
+fn is_eks_cluster_name(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The certificates of `cluster_ca` as DER, each one a usable trust anchor.
@@ -530,7 +543,7 @@ mod tests {
             );
         }
         // Each mode that needs it says so.
-        for mode in ["cert-key", "user-token", "user-login", "aws-iam"] {
+        for mode in ["cert-key", "user-token", "user-login"] {
             let e = err(&stanza(&[("auth_mode", mode)]), &Secrets::default());
             assert!(
                 e.contains("is required for auth_mode") || e.starts_with("cluster_url"),
@@ -638,7 +651,7 @@ mod tests {
     }
 
     #[test]
-    fn aws_iam_needs_region_cluster_credentials_and_for_now_the_endpoint() {
+    fn aws_iam_needs_region_cluster_and_credentials() {
         let full = [
             ("auth_mode", "aws-iam"),
             ("cluster_url", "https://ABC.gr7.us-west-2.eks.amazonaws.com"),
@@ -653,13 +666,19 @@ mod tests {
             ),
         ]);
         let s = KubeSettings::from_stanza(&stanza(&full), &creds).unwrap();
-        let Auth::AwsIam { aws, .. } = &s.auth else {
+        let Auth::AwsIam { aws, url } = &s.auth else {
             panic!("{:?}", s.auth)
         };
         assert_eq!(
             (aws.cluster_name.as_str(), aws.region.as_str()),
             ("my-cluster", "us-west-2")
         );
+        assert!(url.is_some());
+        // Without cluster_url, DescribeCluster finds the endpoint.
+        let mut no_url = full.to_vec();
+        no_url.remove(1);
+        let s = KubeSettings::from_stanza(&stanza(&no_url), &creds).unwrap();
+        assert!(matches!(&s.auth, Auth::AwsIam { url: None, .. }));
         // The AI Toolkit keeps the key id in the stanza.
         let mut legacy = full.to_vec();
         legacy.push(("aws_access_key_id", "AKIDLEGACY"));
@@ -668,12 +687,9 @@ mod tests {
         assert!(matches!(&s.auth, Auth::AwsIam { aws, .. }
             if aws.access_key_id.expose() == "AKIDLEGACY"));
 
-        for (i, field) in ["cluster_url", "aws_cluster_name", "aws_region_name"]
-            .iter()
-            .enumerate()
-        {
+        for (i, field) in ["aws_cluster_name", "aws_region_name"].iter().enumerate() {
             let mut pairs = full.to_vec();
-            pairs.remove(i + 1);
+            pairs.remove(i + 2);
             let e = err(&stanza(&pairs), &creds);
             assert!(
                 e.starts_with(&format!("{field} is required")),
@@ -684,6 +700,15 @@ mod tests {
         bad_region[3].1 = "US West";
         let e = err(&stanza(&bad_region), &creds);
         assert!(e.starts_with("aws_region_name \"US West\" is not"), "{e}");
+        for bad in ["-c", "a b", "c/../d", &"c".repeat(101)] {
+            let mut pairs = full.to_vec();
+            pairs[2].1 = bad;
+            let e = err(&stanza(&pairs), &creds);
+            assert!(e.starts_with("aws_cluster_name "), "{bad}: {e}");
+        }
+        let mut http = full.to_vec();
+        http[1].1 = "http://eks.example";
+        assert!(err(&stanza(&http), &creds).starts_with("cluster_url "));
         let e = err(&stanza(&full), &secrets(&[("aws_access_key_id", "AKID")]));
         assert!(e.starts_with("aws_secret_access_key is required"), "{e}");
         let e = err(&stanza(&full), &only_secret);
