@@ -256,6 +256,7 @@ mod tests {
     use super::*;
     use crate::runtime::secrets::Secrets;
     use kube::client::{Body, ConfigExt};
+    use rustls::pki_types::pem::PemObject;
     use tower::{Layer, ServiceExt};
 
     fn settings(pairs: &[(&str, &str)], sec: &[(&str, &str)]) -> KubeSettings {
@@ -579,5 +580,180 @@ mod tests {
         let token = settings(&[("auth_mode", "user-token"), URL], &[("user_token", "t")]);
         resolve(&token, &env, limit).await.unwrap();
         assert_eq!(seen.lock().unwrap().len(), 2);
+    }
+
+    /// A CA, an API server certificate for 127.0.0.1 and a client certificate it signed.
+    struct LoopbackPki {
+        ca: String,
+        server: (CertificateDer<'static>, PrivateKeyDer<'static>),
+        client: (String, String),
+    }
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    fn loopback_pki() -> LoopbackPki {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        // A name of its own, so that another test CA is a stranger, not a namesake.
+        let name = format!(
+            "test CA {}",
+            crate::runtime::secrets::random_token(8).unwrap()
+        );
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf = |names: Vec<String>| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &issuer)
+                .unwrap();
+            (cert, key)
+        };
+        let (server, server_key) = leaf(vec!["127.0.0.1".into()]);
+        let (client, client_key) = leaf(vec!["splunk".into()]);
+        LoopbackPki {
+            ca: ca.pem(),
+            server: (
+                server.der().clone(),
+                PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+            ),
+            client: (client.pem(), client_key.serialize_pem()),
+        }
+    }
+
+    /// What the loopback API server saw of one request: whether the client presented a
+    /// certificate its CA signed, and the `Authorization` header.
+    type Saw = Arc<std::sync::Mutex<Vec<(bool, Option<String>)>>>;
+
+    /// An HTTPS server on loopback that answers `/version` as an API server does, accepting
+    /// (not requiring) client certificates from `pki`'s CA.
+    async fn loopback_api_server(pki: &LoopbackPki) -> (String, Saw) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
+            .unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![pki.server.0.clone()], pki.server.1.clone_key())
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let saw: Saw = Arc::default();
+        let log = saw.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let has_cert = tls.get_ref().1.peer_certificates().is_some();
+                let log = log.clone();
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let auth = req
+                        .headers()
+                        .get(AUTHORIZATION)
+                        .map(|v| v.to_str().unwrap().to_string());
+                    log.lock().unwrap().push((has_cert, auth));
+                    let version = r#"{"major":"1","minor":"33","gitVersion":"v1.33.0",
+                        "gitCommit":"","gitTreeState":"clean","buildDate":"","goVersion":"",
+                        "compiler":"gc","platform":"linux/amd64"}"#;
+                    async move {
+                        hyper::Response::builder()
+                            .body(http_body_util::Full::new(hyper::body::Bytes::from(version)))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service),
+                );
+            }
+        });
+        (url, saw)
+    }
+
+    /// `GET /version` through kube's client for `settings`.
+    async fn version(s: &KubeSettings) -> Result<String, String> {
+        let client = client(s).await.map_err(|e| e.message)?;
+        let call = client.apiserver_version();
+        match tokio::time::timeout(Duration::from_secs(10), call).await {
+            Ok(Ok(info)) => Ok(info.git_version),
+            Ok(Err(e)) => Err(crate::tls::causes(&e)),
+            Err(_) => Err("timed out".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn over_loopback_tls_the_ca_decides_and_credentials_arrive() {
+        let pki = loopback_pki();
+        let (url, saw) = loopback_api_server(&pki).await;
+        let server = ("cluster_url", url.as_str());
+
+        // cert-key with the right CA: verified, and the client certificate arrives.
+        let (cert, key) = &pki.client;
+        let cert_key = settings(
+            &[("auth_mode", "cert-key"), server],
+            &[
+                ("client_cert", cert),
+                ("client_key", key),
+                ("cluster_ca", &pki.ca),
+            ],
+        );
+        assert_eq!(version(&cert_key).await.unwrap(), "v1.33.0");
+        assert_eq!(saw.lock().unwrap().pop(), Some((true, None)));
+
+        // Bearer with the right CA.
+        let token = [("user_token", "tok-1"), ("cluster_ca", pki.ca.as_str())];
+        let bearer = settings(&[("auth_mode", "user-token"), server], &token);
+        assert_eq!(version(&bearer).await.unwrap(), "v1.33.0");
+        assert_eq!(
+            saw.lock().unwrap().pop(),
+            Some((false, Some("Bearer tok-1".into())))
+        );
+
+        // Another CA: refused, and nothing was sent.
+        let other = loopback_pki();
+        let wrong = [("user_token", "tok-1"), ("cluster_ca", other.ca.as_str())];
+        let wrong_ca = settings(&[("auth_mode", "user-token"), server], &wrong);
+        let e = version(&wrong_ca).await.unwrap_err();
+        assert!(
+            e.contains("UnknownIssuer") || e.contains("unknown issuer"),
+            "{e}"
+        );
+        // No CA: the system roots, which do not know this test CA.
+        let no_ca = settings(
+            &[("auth_mode", "user-token"), server],
+            &[("user_token", "t")],
+        );
+        assert!(version(&no_ca).await.is_err());
+        assert!(saw.lock().unwrap().is_empty());
+
+        // tls_skip_verify, and only it, accepts the unknown certificate.
+        let skip = settings(
+            &[
+                ("auth_mode", "user-token"),
+                server,
+                ("tls_skip_verify", "true"),
+            ],
+            &wrong,
+        );
+        assert_eq!(version(&skip).await.unwrap(), "v1.33.0");
+        assert_eq!(
+            saw.lock().unwrap().pop(),
+            Some((false, Some("Bearer tok-1".into())))
+        );
     }
 }
