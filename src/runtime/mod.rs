@@ -20,6 +20,8 @@ pub mod diagnosis;
 pub mod docker;
 pub mod error;
 pub mod fake;
+#[cfg(feature = "runtimes")]
+pub mod kubernetes;
 pub mod logs;
 pub mod plan;
 pub mod probe;

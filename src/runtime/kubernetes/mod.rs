@@ -1,0 +1,11 @@
+//! The Kubernetes runtime, first step: a client for each `auth_mode` of the saved connection.
+//! [`settings`] reads and checks the `[kubernetes]` stanza and its secrets (pure); [`client`]
+//! turns them into kube's `Config` and client, with [`eks`] minting the aws-iam mode's tokens
+//! (and looking up an EKS cluster's endpoint and CA when no `cluster_url` is saved) and
+//! [`proxy`] choosing the proxy. Credentials stay in memory: no certificate, key or token is
+//! ever written to a file.
+
+pub mod client;
+pub mod eks;
+pub mod proxy;
+pub mod settings;
