@@ -13,7 +13,7 @@ use common::docker::{LabelGuard, unique_value};
 use dsdl_handler::conffile::Stanza;
 use dsdl_handler::endpoints::live::observe;
 use dsdl_handler::endpoints::logs::read_logs;
-use dsdl_handler::endpoints::start::Start;
+use dsdl_handler::endpoints::start::{Start, workload};
 use dsdl_handler::endpoints::stop::stop_workloads;
 use dsdl_handler::error::ApiError;
 use dsdl_handler::model::record::{MemoryRecords, Mode, Records};
@@ -80,28 +80,20 @@ impl<R: Runtime> Subject<R> {
             gpu: false,
             wait: Duration::from_secs(15),
         };
-        let mut environment = plan::environment(
-            &Stanza::new("docker"),
+        let connection = Stanza::new("docker");
+        let (mut workload, _) = workload(
+            &want,
+            image,
+            &self.manager,
+            &connection,
             &Secrets::default(),
-            want.mode,
-            false,
             &self.token,
             None,
         );
         for (k, v) in env {
-            environment.set(k, *v);
+            workload.env.set(k, *v);
         }
-        let hash = plan::spec_hash(image, want.mode, false);
-        let mut labels = plan::labels(model, &self.manager, want.mode, &hash);
-        labels.extend(self.extra_labels.iter().cloned());
-        let workload = Workload {
-            name: names::runtime_name(model),
-            image: image.into(),
-            env: environment,
-            labels,
-            ports: plan::ports(want.mode, model),
-            gpu: false,
-        };
+        workload.labels.extend(self.extra_labels.iter().cloned());
         (want, workload)
     }
 

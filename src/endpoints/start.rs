@@ -28,6 +28,7 @@ use crate::runtime::error::Failure;
 use crate::runtime::plan::{
     self, Existing, Phase, RecordFields, StartRequest, Urls, catalog_image,
 };
+use crate::runtime::secrets::Secrets;
 use crate::runtime::state::State;
 use crate::runtime::{Found, Runtime, Workload, find_recorded};
 use crate::service::Context;
@@ -111,22 +112,15 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     }
     let rt = conn.connect()?;
     messages.extend(warnings(&rt));
-    let spec_hash = plan::spec_hash(&image_ref, want.mode, want.gpu);
-    let workload = Workload {
-        name: names::runtime_name(&want.model),
-        image: image_ref,
-        env: plan::environment(
-            &conn.stanza,
-            &conn.secrets,
-            want.mode,
-            plan::serves_https(&conn.stanza),
-            &token,
-            jupyter.as_deref(),
-        ),
-        labels: plan::labels(&want.model, &manager, want.mode, &spec_hash),
-        ports: plan::ports(want.mode, &want.model),
-        gpu: want.gpu,
-    };
+    let (workload, spec_hash) = workload(
+        &want,
+        &image_ref,
+        &manager,
+        &conn.stanza,
+        &conn.secrets,
+        &token,
+        jupyter.as_deref(),
+    );
     Start {
         runtime: &rt,
         records: &store,
@@ -141,6 +135,36 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
     }
     .run(found.as_ref(), messages)
     .await
+}
+
+/// What a start of `want` runs: the workload of the plan (name, image, environment from the
+/// connection, labels, ports) and its spec hash.
+pub fn workload(
+    want: &StartRequest,
+    image_ref: &str,
+    manager: &str,
+    connection: &Stanza,
+    secrets: &Secrets,
+    token: &Secret,
+    jupyter_hash: Option<&str>,
+) -> (Workload, String) {
+    let spec_hash = plan::spec_hash(image_ref, want.mode, want.gpu);
+    let workload = Workload {
+        name: names::runtime_name(&want.model),
+        image: image_ref.to_string(),
+        env: plan::environment(
+            connection,
+            secrets,
+            want.mode,
+            plan::serves_https(connection),
+            token,
+            jupyter_hash,
+        ),
+        labels: plan::labels(&want.model, manager, want.mode, &spec_hash),
+        ports: plan::ports(want.mode, &want.model),
+        gpu: want.gpu,
+    };
+    (workload, spec_hash)
 }
 
 fn with_messages(outcome: Outcome, messages: Vec<Value>) -> Outcome {
@@ -576,26 +600,19 @@ mod tests {
             wait: Duration::from_secs(2),
         };
         let token = Secret::new("t0ken");
-        let spec_hash = plan::spec_hash(image, want.mode, false);
-        let mut environment = plan::environment(
-            &Stanza::new("docker"),
-            &Default::default(),
-            want.mode,
-            false,
+        let connection = Stanza::new("docker");
+        let (mut workload, spec_hash) = workload(
+            &want,
+            image,
+            MANAGER,
+            &connection,
+            &Secrets::default(),
             &token,
             None,
         );
         for (k, v) in env {
-            environment.set(k, *v);
+            workload.env.set(k, *v);
         }
-        let workload = Workload {
-            name: names::runtime_name(model),
-            image: image.into(),
-            env: environment,
-            labels: plan::labels(model, MANAGER, want.mode, &spec_hash),
-            ports: plan::ports(want.mode, model),
-            gpu: false,
-        };
         Case {
             want,
             workload,
