@@ -26,7 +26,7 @@ use bollard::query_parameters::{
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-use settings::{DockerSettings, Endpoint, EngineTls};
+use settings::{DockerSettings, EngineAddress, EngineTls};
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -63,16 +63,16 @@ impl Engine {
     pub fn connect(settings: &DockerSettings, timeout: Duration) -> Result<Engine, RuntimeError> {
         let secs = CLIENT_CEILING.as_secs();
         let version = bollard::API_DEFAULT_VERSION;
-        let docker = match (&settings.endpoint, &settings.tls) {
-            (Endpoint::Unix(path), _) => {
+        let docker = match (&settings.address, &settings.tls) {
+            (EngineAddress::Unix(path), _) => {
                 Docker::connect_with_unix(&path.to_string_lossy(), secs, version)
             }
-            (Endpoint::Tcp { host, port }, None) => Docker::connect_with_http(
+            (EngineAddress::Tcp { host, port }, None) => Docker::connect_with_http(
                 &format!("tcp://{}:{port}", url_host(host)),
                 secs,
                 version,
             ),
-            (Endpoint::Tcp { host, port }, Some(tls)) => {
+            (EngineAddress::Tcp { host, port }, Some(tls)) => {
                 let config = engine_tls_config(tls)
                     .map_err(|e| RuntimeError::new(Failure::BadSettings, e))?;
                 let client = std::sync::Arc::new(crate::tls::https_client::<EngineBody>(
