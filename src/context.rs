@@ -43,7 +43,7 @@ impl Context {
         match self.tls.get() {
             Some(tls) => Ok(tls.clone()),
             None => {
-                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
+                let built = crate::splunkd::trust::client_config(config.ca_file.as_deref())?;
                 Ok(self.tls.get_or_init(|| built).clone())
             }
         }

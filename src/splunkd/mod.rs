@@ -5,7 +5,7 @@
 //! ([`CallerSession`]) so the caller's permissions apply.
 //!
 //! Layers, as in kube-rs: [`config`] (where and as whom, from the request) → [`transport`]
-//! (HTTP over hyper and rustls, with [`tls`]; time-bounded; failures are 503) → [`client`]
+//! (HTTP over hyper and rustls, trusting what [`trust`] says; time-bounded; failures are 503) → [`client`]
 //! (the typed API, reading replies with [`envelope`]). [`names`] holds the naming rules the
 //! client and splunkd-dev share; [`identity`] reads who a session key belongs to.
 //!
@@ -19,8 +19,8 @@ pub mod config;
 pub mod envelope;
 pub mod identity;
 pub mod names;
-pub mod tls;
 pub mod transport;
+pub mod trust;
 
 pub use client::{LookupFile, SplunkdClient};
 pub use config::{CallerSession, SplunkdConfig};

@@ -3,7 +3,7 @@
 //! mapping of connection failures to 503, so the typed API above never handles the token.
 
 use super::config::SplunkdConfig;
-use super::tls;
+use super::trust;
 use crate::error::ApiError;
 use crate::protocol::request::Secret;
 use crate::tls::{causes, find_rustls_error};
@@ -98,11 +98,11 @@ impl std::fmt::Debug for HyperTransport {
 impl HyperTransport {
     /// Checks the URI and token and builds the TLS client. Needs a Tokio runtime to send.
     pub fn new(config: &SplunkdConfig) -> Result<HyperTransport, ApiError> {
-        Self::with_tls(config, tls::client_config(config.ca_file.as_deref())?)
+        Self::with_tls(config, trust::client_config(config.ca_file.as_deref())?)
     }
 
     /// [`HyperTransport::new`] with a TLS configuration built earlier from `config.ca_file`
-    /// (see [`tls::client_config`]). A driver builds it once per process: the CA bundle is read
+    /// (see [`trust::client_config`]). A driver builds it once per process: the CA bundle is read
     /// once, and the configuration's session cache (shared by its clones) lets later requests
     /// resume their TLS session with splunkd where splunkd allows it, instead of a full
     /// handshake each.
