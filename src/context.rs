@@ -7,7 +7,7 @@ use crate::callers::CallerCache;
 use crate::config::{DriverConfig, ToolkitMode};
 use crate::error::ApiError;
 use crate::protocol::request::Request;
-use crate::splunkd::{CurrentContext, SplunkdClient, SplunkdConfig};
+use crate::splunkd::{CallerSession, CurrentContext, SplunkdClient, SplunkdConfig};
 use crate::toolkit;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -94,13 +94,14 @@ impl Context {
     /// Who the caller is, as splunkd answers `authentication/current-context` for the
     /// request's session key; reused for the same key for a short time (see [`crate::callers`]).
     pub async fn caller(&self, req: &Request) -> Result<Arc<CurrentContext>, ApiError> {
-        let config = SplunkdConfig::for_caller(req, &self.config)?;
-        if let Some(known) = self.callers.get(&config.token, Instant::now()) {
+        let config = SplunkdConfig::caller_only(req, &self.config)?;
+        let caller = CallerSession::to_check(req)?;
+        if let Some(known) = self.callers.get(&caller.token, Instant::now()) {
             return Ok(known);
         }
         let client = SplunkdClient::with_tls(&config, self.tls(&config)?)?;
-        let context = client.current_context().await?;
-        Ok(self.callers.insert(&config.token, context, Instant::now()))
+        let context = client.current_context(&caller).await?;
+        Ok(self.callers.insert(&caller.token, context, Instant::now()))
     }
 
     /// The absolute URL the request was made to, for feed ids.
@@ -139,5 +140,42 @@ mod tests {
             ctx.origin(&req),
             "https://h:8089/servicesNS/a%20b%2Fc/dsdl/mltk"
         );
+    }
+
+    /// Asks who the caller of `request` is, on a splunkd that is not listening.
+    fn ask(request: &str) -> ApiError {
+        let req = Request::parse(request.as_bytes()).unwrap();
+        let ctx = Context::new(DriverConfig::from_lookup(|_| None, None).0);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(ctx.caller(&req)).unwrap_err()
+    }
+
+    #[test]
+    fn a_session_key_that_cannot_be_sent_is_named_as_the_callers() {
+        let e = ask(
+            r#"{"method":"POST","server":{"rest_uri":"http://127.0.0.1:1"},
+                "system_authtoken":"sys","session":{"user":"u","authtoken":"line\nbreak"}}"#,
+        );
+        assert_eq!(e.status(), 503);
+        assert!(
+            e.message.starts_with("The caller's session token"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("break"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_caller_is_asked_about_without_a_system_token() {
+        // splunkd is asked (and found not listening): no system token is needed for it.
+        let e = ask(
+            r#"{"method":"POST","server":{"rest_uri":"http://127.0.0.1:1"},
+                "session":{"user":"u","authtoken":"k"}}"#,
+        );
+        assert_eq!(e.status(), 503);
+        assert!(e.message.contains("cannot be reached"), "{}", e.message);
     }
 }
