@@ -31,8 +31,8 @@ use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use common::devserver::{DevServer, seed_stanza};
 use common::docker::{
-    LabelGuard, MANAGER_ID_LABEL, TEST_LABEL, bulk_log_image, catalog_entry, contract_image,
-    docker, docker_available, docker_ok, host_port, variant_image, wait_stopped,
+    LabelGuard, MANAGER_ID_LABEL, TEST_LABEL, TcpDockerProxy, bulk_log_image, catalog_entry,
+    contract_image, docker, docker_available, docker_ok, host_port, variant_image, wait_stopped,
 };
 use dsdl_handler::runtime::plan::VOLUMES;
 use serde_json::{Value, json};
@@ -588,14 +588,32 @@ fn container_data(bed: &Bed, contract: &str, exit_now: &str) {
         t.elapsed().as_secs_f64()
     );
 
+    // The engine is reached through a counting front from here on, to count the engine
+    // connections each request opens once the drivers are warm.
+    let front = TcpDockerProxy::start();
+    let r = bed.post(
+        "container_connection",
+        &json!({
+            "container_type": "docker",
+            "connection_name": "local engine",
+            "is_edit": true,
+            "docker_url": front.url(),
+        }),
+    );
+    assert_eq!(r.status, 200, "re-pointing the connection: {}", r.body);
     let measure = |label: &str| {
-        let warm = bed.call("GET", "container_data", None).ok("container_data");
+        // Warm every driver of the pool (each keeps its own engine connections).
+        let mut last = bed.call("GET", "container_data", None).ok("container_data");
+        for _ in 0..4 {
+            last = bed.call("GET", "container_data", None).ok("container_data");
+        }
+        let opened_before = front.accepted();
         let mut times = Vec::new();
-        let mut last = warm;
         for _ in 0..gets {
             last = bed.call("GET", "container_data", None).ok("container_data");
             times.push(last.secs);
         }
+        let opened = front.accepted() - opened_before;
         let v = last.json();
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut rows = 0;
@@ -620,6 +638,11 @@ fn container_data(bed: &Bed, contract: &str, exit_now: &str) {
             ms(max(&times)),
             within(pct(&times, 99.0), 2.0),
             last.bytes
+        );
+        println!(
+            "  engine connections opened after warm-up: {opened} in {gets} requests ({:.2} per \
+             request; one per engine call without pooling)",
+            opened as f64 / gets.max(1) as f64
         );
         println!(
             "  rows of the bench's {rows} records by status/state: {counts:?}; orphans {}; messages {}",

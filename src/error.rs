@@ -118,6 +118,19 @@ impl ApiError {
         self
     }
 
+    /// Adds the AI Toolkit's failure keys beside Splunk's `messages`: `message` and
+    /// `status: "fail"`, which its UI and scripts read.
+    pub fn toolkit_failure(self, message: &str) -> Self {
+        self.with_legacy("message", message.to_string())
+            .with_legacy("status", "fail")
+    }
+
+    /// [`ApiError::toolkit_failure`] with the error's own text as `message`.
+    pub fn toolkit_failure_own_text(self) -> Self {
+        let text = self.message.clone();
+        self.toolkit_failure(&text)
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.kind.status()
@@ -164,5 +177,15 @@ mod tests {
         assert_eq!(e.status(), 405);
         assert_eq!(e.headers, vec![("Allow".to_string(), "GET".to_string())]);
         assert!(e.message.contains("GET"));
+    }
+
+    #[test]
+    fn failures_keep_the_toolkit_keys() {
+        let e = ApiError::unavailable("splunkd is down")
+            .toolkit_failure("Failed to read configuration.");
+        assert_eq!(e.status(), 503);
+        let legacy = e.legacy.expect("legacy keys");
+        assert_eq!(legacy["message"], "Failed to read configuration.");
+        assert_eq!(legacy["status"], "fail");
     }
 }

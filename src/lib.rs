@@ -11,10 +11,12 @@
 #![warn(missing_docs)]
 
 pub mod authz;
+pub mod callers;
 pub mod conffile;
 pub mod config;
 pub mod confspec;
 pub mod connection;
+pub mod context;
 pub mod devserver;
 pub mod driver;
 pub mod endpoints;

@@ -1,8 +1,9 @@
 //! One request from block to reply: parse, route, run the endpoint, render, log.
 //! Nothing here can fail the process: every failure becomes a reply with a status.
 
-use crate::authz::{self, ContextCache};
-use crate::config::{DriverConfig, ToolkitMode};
+use crate::authz;
+use crate::config::DriverConfig;
+use crate::context::Context;
 use crate::endpoints;
 use crate::error::{ApiError, ErrorKind};
 use crate::log::{Logger, fault};
@@ -10,123 +11,9 @@ use crate::protocol::frame::Oversized;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
 use crate::router;
-use crate::splunkd::{CurrentContext, SplunkdClient, SplunkdConfig};
-use crate::toolkit;
 use serde_json::{Map, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
-
-/// What endpoints may use besides the request: the process configuration, and what is
-/// built from it once per process.
-pub struct Context {
-    /// Settings from the environment.
-    pub config: DriverConfig,
-    /// TLS settings for splunkd (from `config.splunkd_ca`), built on first use and kept so
-    /// later requests skip reading the CA bundle and can resume their TLS sessions. Only a
-    /// cache: nothing depends on it surviving, and each process builds its own.
-    tls: OnceLock<rustls::ClientConfig>,
-    /// The last answer to "is the AI Toolkit installed?" (auto mode).
-    toolkit_seen: toolkit::Detection,
-    /// Who recent callers are, per session key (see [`authz`]); also only a cache.
-    callers: ContextCache,
-}
-
-impl Context {
-    /// The context of a driver process with these settings.
-    pub fn new(config: DriverConfig) -> Context {
-        Context {
-            config,
-            tls: OnceLock::new(),
-            toolkit_seen: toolkit::Detection::default(),
-            callers: ContextCache::default(),
-        }
-    }
-
-    /// TLS settings for splunkd, built on first use (see `tls`).
-    fn tls(&self, config: &SplunkdConfig) -> Result<rustls::ClientConfig, ApiError> {
-        match self.tls.get() {
-            Some(tls) => Ok(tls.clone()),
-            None => {
-                let built = crate::splunkd::tls::client_config(config.ca_file.as_deref())?;
-                Ok(self.tls.get_or_init(|| built).clone())
-            }
-        }
-    }
-
-    /// The store client for this request: splunkd at `server.rest_uri` with the request's
-    /// system token, in the namespace the stores live in ([`Context::toolkit_mode`]). 503 when
-    /// the request lacks either, or when the CA bundle cannot be used (tried again on the
-    /// next request).
-    pub async fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
-        let config = SplunkdConfig::from_request(req, &self.config)?;
-        let tls = self.tls(&config)?;
-        let config = if self.toolkit_mode(&config, &tls).await? {
-            SplunkdConfig {
-                app: toolkit::APP.to_string(),
-                ..config
-            }
-        } else {
-            config
-        };
-        SplunkdClient::with_tls(&config, tls)
-    }
-
-    /// Whether the stores live in the AI Toolkit's namespace: as `DSDL_TOOLKIT_MODE` says, and
-    /// in `auto` mode when splunkd has the toolkit installed and enabled (asked at most once
-    /// a minute per process; only then is a client built for the question).
-    async fn toolkit_mode(
-        &self,
-        config: &SplunkdConfig,
-        tls: &rustls::ClientConfig,
-    ) -> Result<bool, ApiError> {
-        match self.config.toolkit {
-            ToolkitMode::On => Ok(true),
-            ToolkitMode::Off => Ok(false),
-            ToolkitMode::Auto => {
-                if let Some(known) = self.toolkit_seen.fresh(Instant::now()) {
-                    return Ok(known);
-                }
-                let installed = SplunkdClient::with_tls(config, tls.clone())?
-                    .app_enabled(toolkit::APP)
-                    .await?;
-                self.toolkit_seen.remember(Instant::now(), installed);
-                Ok(installed)
-            }
-        }
-    }
-
-    /// Who the caller is, as splunkd answers `authentication/current-context` for the
-    /// request's session key; reused for the same key for a short time (see [`authz`]).
-    pub async fn caller(&self, req: &Request) -> Result<Arc<CurrentContext>, ApiError> {
-        let config = SplunkdConfig::for_caller(req, &self.config)?;
-        if let Some(known) = self.callers.get(&config.token, Instant::now()) {
-            return Ok(known);
-        }
-        let client = SplunkdClient::with_tls(&config, self.tls(&config)?)?;
-        let context = client.current_context().await?;
-        Ok(self.callers.insert(&config.token, context, Instant::now()))
-    }
-
-    /// The absolute URL the request was made to, for feed ids.
-    pub fn origin(&self, req: &Request) -> String {
-        let base = req
-            .server
-            .as_ref()
-            .and_then(|s| s.rest_uri.as_deref())
-            .unwrap_or("https://127.0.0.1:8089")
-            .trim_end_matches('/');
-        let part = |p: &Option<String>| match p.as_deref() {
-            Some(p) => percent_encoding::utf8_percent_encode(p, crate::render::SEGMENT).to_string(),
-            None => "-".to_string(),
-        };
-        let ns = match &req.ns {
-            Some(ns) => format!("/servicesNS/{}/{}", part(&ns.user), part(&ns.app)),
-            None => "/services".into(),
-        };
-        format!("{base}{ns}{}", req.mltk_path())
-    }
-}
 
 /// Serves requests for one driver process.
 pub struct Service {
@@ -262,19 +149,5 @@ mod tests {
         ] {
             assert!(!head_wants_json(no), "{}", String::from_utf8_lossy(no));
         }
-    }
-
-    #[test]
-    fn origin_encodes_the_namespace_parts() {
-        let req = Request::parse(
-            br#"{"method":"GET","rest_path":"/mltk","ns":{"user":"a b/c","app":"dsdl"},
-                "server":{"rest_uri":"https://h:8089/"}}"#,
-        )
-        .unwrap();
-        let ctx = Context::new(DriverConfig::from_lookup(|_| None, None).0);
-        assert_eq!(
-            ctx.origin(&req),
-            "https://h:8089/servicesNS/a%20b%2Fc/dsdl/mltk"
-        );
     }
 }

@@ -1,15 +1,24 @@
-//! Client TLS settings shared by every outgoing connection (splunkd, a Docker engine over
-//! tcp, a container's HTTPS API): trust anchors from PEM, an optional client certificate, and
-//! the two explicit relaxations a setting can ask for (no host name check, no verification).
-//! rustls with the ring provider only.
+//! The TLS toolkit every connection uses, rustls with the ring provider only. Client side, for
+//! every outgoing connection (splunkd, a Docker engine over tcp, a container's HTTPS API):
+//! trust anchors from PEM, an optional client certificate, the two explicit relaxations a
+//! setting can ask for (no host name check, no verification), the HTTP client and the words
+//! for a failed handshake. Server side, for splunkd-dev's `--tls`: a configuration from a
+//! certificate and key. What each connection trusts is decided by its own module
+//! ([`crate::splunkd::trust`], the Docker settings, the container probes).
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use std::sync::Arc;
+
+/// The one crypto provider, so no build depends on a process-wide default.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
 
 /// How the server's certificate is checked.
 #[derive(Debug, Clone)]
@@ -34,11 +43,17 @@ pub struct ClientAuth {
     pub key: PrivateKeyDer<'static>,
 }
 
+/// The certificates of a PEM text, in order (none when it holds none).
+pub fn certs_from_pem(
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, rustls::pki_types::pem::Error> {
+    CertificateDer::pem_slice_iter(pem).collect()
+}
+
 /// The trust anchors of a PEM bundle; an error says what is wrong with it.
 pub fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| format!("invalid PEM: {e}"))?;
+    for cert in certs_from_pem(pem).map_err(|e| format!("invalid PEM: {e}"))? {
         store
             .add(cert)
             .map_err(|e| format!("invalid certificate: {e}"))?;
@@ -51,8 +66,7 @@ pub fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, String> {
 
 /// A client certificate and key from PEM; an error says which part is wrong.
 pub fn client_auth_from_pem(cert: &[u8], key: &[u8]) -> Result<ClientAuth, String> {
-    let chain = CertificateDer::pem_slice_iter(cert)
-        .collect::<Result<Vec<_>, _>>()
+    let chain = certs_from_pem(cert)
         .map_err(|e| format!("the client certificate is not valid PEM: {e}"))?;
     if chain.is_empty() {
         return Err("the client certificate holds no certificate".into());
@@ -64,7 +78,7 @@ pub fn client_auth_from_pem(cert: &[u8], key: &[u8]) -> Result<ClientAuth, Strin
 
 /// The client configuration for `verify` and an optional client certificate.
 pub fn client_config(verify: Verify, auth: Option<ClientAuth>) -> Result<ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -97,6 +111,22 @@ pub fn client_config(verify: Verify, auth: Option<ClientAuth>) -> Result<ClientC
             .map_err(|e| format!("the client certificate and key do not fit together: {e}")),
         None => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// A server configuration for HTTP/1.1 (offered by ALPN) presenting `chain` and its `key`;
+/// clients are not asked for a certificate.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ServerConfig, String> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and key do not fit together: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// A verifier relaxed by an explicit setting: with `chain`, the chain is checked but not the
@@ -277,6 +307,23 @@ mod tests {
             assert!(client_config(verify, None).is_ok());
         }
         assert!(client_config(Verify::AcceptAny, Some(auth)).is_ok());
+    }
+
+    #[test]
+    fn a_server_config_needs_the_certificate_s_own_key_and_offers_http1() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let chain = certs_from_pem(cert.pem().as_bytes()).unwrap();
+        let der = |k: &rcgen::KeyPair| PrivateKeyDer::Pkcs8(k.serialize_der().into());
+        let config = server_config(chain.clone(), der(&key)).unwrap();
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let e = server_config(chain, der(&other)).unwrap_err();
+        assert!(e.contains("do not fit together"), "{e}");
+        assert!(certs_from_pem(b"no pem here").unwrap().is_empty());
     }
 
     #[test]

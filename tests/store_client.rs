@@ -216,7 +216,7 @@ async fn serve(
 fn config(uri: &str, token: &str) -> SplunkdConfig {
     SplunkdConfig {
         rest_uri: uri.to_string(),
-        token: Secret::new(token),
+        token: Some(Secret::new(token)),
         app: APP.into(),
         ca_file: None,
         timeout: Duration::from_secs(5),

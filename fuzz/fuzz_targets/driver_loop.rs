@@ -14,7 +14,7 @@ use dsdl_handler::log::Logger;
 use dsdl_handler::protocol::frame::{FrameReader, Limits, OP_END, read_reply};
 use dsdl_handler::protocol::request::Request;
 use dsdl_handler::service::Service;
-use dsdl_handler::splunkd::SplunkdConfig;
+use dsdl_handler::splunkd::{CallerSession, SplunkdConfig};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 
@@ -42,7 +42,8 @@ fn reaches_splunkd(input: &[u8]) -> bool {
         let parsed = packet.block.as_deref().map(Request::parse);
         if let Some(Ok(req)) = parsed
             && (SplunkdConfig::from_request(&req, &config).is_ok()
-                || SplunkdConfig::for_caller(&req, &config).is_ok())
+                || (SplunkdConfig::caller_only(&req, &config).is_ok()
+                    && CallerSession::to_check(&req).is_ok()))
         {
             return true;
         }

@@ -417,7 +417,8 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::spec::spec;
+    use crate::connection::spec::{shipped_defaults, spec};
+    use crate::names::ContainerType;
     use serde_json::json;
 
     fn fields(v: Value) -> Fields {
@@ -792,5 +793,25 @@ mod tests {
     fn aliases() {
         assert_eq!(canonical_key("jupyter_password"), "jupyter_passwd");
         assert_eq!(canonical_key("api_token"), "api_token");
+    }
+
+    #[test]
+    fn every_shipped_default_is_in_the_spec_valid_and_not_secret() {
+        let spec = spec().unwrap();
+        let defaults = shipped_defaults().unwrap();
+        let names: Vec<&str> = defaults.stanzas.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["docker", "kubernetes"]);
+        for s in &defaults.stanzas {
+            let ty = ContainerType::parse(&s.name).unwrap();
+            for (k, v) in &s.entries {
+                let Lookup::Known(key) = spec.lookup(ty, k) else {
+                    panic!("[{}] {k} is not in the spec for {ty}", s.name);
+                };
+                assert!(!key.is_secret(), "[{}] {k} is a secret", s.name);
+                if !v.is_empty() {
+                    assert_eq!(check_value(key, v).as_deref(), Ok(v.as_str()), "{k}");
+                }
+            }
+        }
     }
 }

@@ -2,12 +2,11 @@
 //! `version`, `label`, `visible`), read from `etc/apps/*/{default,local}/app.conf` at each
 //! call. The handler asks it whether the AI Toolkit is installed.
 
-use super::restmap::list_apps;
 use super::types::{DevRequest, DevResponse, SplunkHome};
 use crate::conffile::{ConfFile, parse_bool};
 use crate::render::{Entry, Feed};
 use serde_json::{Map, Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// GET of the collection or one app; 404 for an app that is not installed.
 pub fn handle(home: &SplunkHome, req: &DevRequest) -> DevResponse {
@@ -85,4 +84,17 @@ fn app_content(dir: &Path) -> Map<String, Value> {
     content.insert("label".into(), json!(get("ui", "label")));
     content.insert("visible".into(), json!(visible));
     content
+}
+/// The installed apps under `apps_dir` (directories, sorted by name).
+pub fn list_apps(apps_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut apps: Vec<(String, PathBuf)> = std::fs::read_dir(apps_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
+        .filter(|(name, _)| !name.starts_with('.'))
+        .collect();
+    apps.sort();
+    apps
 }

@@ -4,6 +4,7 @@
 
 use super::auth::Auth;
 use super::capture::Capture;
+use super::certs;
 use super::home::{self, AdminSetup};
 use super::persist::ServerInfo;
 use super::pool::{Pool, PoolSettings};
@@ -11,7 +12,6 @@ use super::restmap::RestMap;
 use super::roles::Roles;
 use super::server::Server;
 use super::splunkd_log::SplunkdLog;
-use super::tls;
 use super::types::SplunkHome;
 use super::users::{self, UserDb, split_roles, users_path};
 use crate::protocol::request::Secret;
@@ -365,12 +365,12 @@ pub fn serve(o: ServeOptions) -> anyhow::Result<()> {
     }
     let auth = Arc::new(Auth::new(users_path(&home), roles)?);
     let tls_files = if o.tls {
-        Some(tls::ensure_cert(&home)?)
+        Some(certs::ensure_cert(&home)?)
     } else {
         None
     };
     let tls_config = match &tls_files {
-        Some(f) => Some(tls::server_config(f)?),
+        Some(f) => Some(certs::server_config(f)?),
         None => None,
     };
     let capture = match &o.capture {

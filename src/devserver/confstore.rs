@@ -9,7 +9,7 @@
 //! - no app (`/services` or a `-` wildcard): `etc/system/default`, every app's `default/` (the
 //!   lexically first app wins), every app's `local/` (likewise), `etc/system/local`.
 
-use super::restmap::list_apps;
+use super::apps::list_apps;
 use super::types::SplunkHome;
 use crate::conffile::{self, ConfFile, Stanza};
 use std::collections::HashMap;

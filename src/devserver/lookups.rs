@@ -124,7 +124,7 @@ fn candidates(
 ) -> Result<Vec<Found>, ApiError> {
     let apps: Vec<String> = match eai::read_app(home, req)? {
         Some(app) => vec![app],
-        None => super::restmap::list_apps(&home.apps_dir())
+        None => super::apps::list_apps(&home.apps_dir())
             .into_iter()
             .map(|(a, _)| a)
             .collect(),

@@ -13,14 +13,15 @@
 //! (who is calling, what they may do), [`restmap`] and [`capexpr`] (the apps' handlers and
 //! their capability rules), [`builtin`] (login, server/info, the stores), [`properties`]
 //! (the older conf view splunklib reads), [`persist`] (the request JSON), [`pool`] (driver
-//! processes), [`translate`] (reply JSON → HTTP), [`capture`] (fixtures), [`tls`],
-//! [`splunkd_log`].
+//! processes), [`translate`] (reply JSON → HTTP), [`capture`] (fixtures), [`certs`]
+//! (the `--tls` certificate), [`splunkd_log`].
 
 pub mod apps;
 pub mod auth;
 pub mod builtin;
 pub mod capexpr;
 pub mod capture;
+pub mod certs;
 pub mod cli;
 pub mod confs;
 pub mod confstore;
@@ -37,7 +38,6 @@ pub mod roles;
 pub mod secret;
 pub mod server;
 pub mod splunkd_log;
-pub mod tls;
 pub mod translate;
 pub mod types;
 pub mod users;

@@ -2,6 +2,7 @@
 //! `local/`), and the longest-match routing splunkd applies to them, so splunkd-dev obeys the
 //! app's real configuration rather than a copy of it.
 
+use super::apps::{self, list_apps};
 use super::capexpr::{CapExpr, CapExprError};
 use crate::conffile::{ConfFile, Stanza, parse_bool};
 use std::collections::BTreeMap;
@@ -142,7 +143,7 @@ impl RestMap {
         let mut warnings = Vec::new();
         let mut apps: Vec<(String, PathBuf, ConfFile)> = Vec::new();
         for (app, dir) in list_apps(apps_dir) {
-            if super::apps::is_disabled(&dir) {
+            if apps::is_disabled(&dir) {
                 continue;
             }
             let mut layered = ConfFile::default();
@@ -309,20 +310,6 @@ fn handler_of(
             .trim()
             .to_ascii_lowercase(),
     })
-}
-
-/// The installed apps under `apps_dir` (directories, sorted by name).
-pub fn list_apps(apps_dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut apps: Vec<(String, PathBuf)> = std::fs::read_dir(apps_dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
-        .filter(|(name, _)| !name.starts_with('.'))
-        .collect();
-    apps.sort();
-    apps
 }
 
 /// Replaces `$NAME` and `${NAME}` with `vars(NAME)`; unknown variables are left as written.

@@ -2,7 +2,7 @@
 //! layer, `etc/system/default`, every app's `default/` then `local/`, and `etc/system/local`.
 //! A role holds the capabilities it sets to `enabled` plus those of its `importRoles`.
 
-use super::restmap::list_apps;
+use super::apps::list_apps;
 use crate::conffile::ConfFile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -61,7 +61,7 @@ pub fn unknown_keys_message(unknown: &[&str]) -> Option<Value> {
         names.push(format!("and {} more", unknown.len() - MAX_NAMED_KEYS));
     }
     let noun = if unknown.len() == 1 { "key" } else { "keys" };
-    Some(super::warn(&format!(
+    Some(crate::protocol::reply::warn(&format!(
         "Ignored {noun} this endpoint does not use: {}.",
         names.join(", ")
     )))

@@ -9,7 +9,6 @@
 //! validation, masking, the writes) are in [`crate::connection`]; update and delete semantics
 //! are described in [`crate::connection::update`].
 
-use super::{fail_with_own_text, info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
 use crate::connection::spec::{self, shipped_stanza};
@@ -18,13 +17,14 @@ use crate::connection::validate::plan_save;
 use crate::connection::view::{
     cluster_defaults, configured_name, masked_settings, present_secrets, saved_docker_config,
 };
+use crate::context::Context;
 use crate::error::{ApiError, ErrorKind};
 use crate::names::{self, ContainerType};
 use crate::protocol::fields::{Fields, force_flag};
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::{info, warn};
 use crate::protocol::request::Request;
 use crate::render::{Entry, Feed};
-use crate::service::Context;
 use crate::splunkd::SplunkdClient;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
@@ -40,7 +40,7 @@ pub async fn collection(ctx: &Context, req: &Request) -> Result<Outcome, ApiErro
     } else {
         save(ctx, req).await
     };
-    result.map_err(fail_with_own_text)
+    result.map_err(ApiError::toolkit_failure_own_text)
 }
 
 /// `GET /mltk/container_connection/{type}`: cluster defaults and the masked stanza.
@@ -64,7 +64,7 @@ pub async fn defaults(
         })))
     }
     .await
-    .map_err(fail_with_own_text)
+    .map_err(ApiError::toolkit_failure_own_text)
 }
 
 /// `GET` (read for editing) and `DELETE` on `/mltk/container_connection/{type}/{name}`; the
@@ -80,7 +80,7 @@ pub async fn one(
     } else {
         read_one(ctx, req, container_type, name).await
     };
-    result.map_err(fail_with_own_text)
+    result.map_err(ApiError::toolkit_failure_own_text)
 }
 
 /// `GET /mltk/test_container_connection`: the saved docker connection, secrets masked.
@@ -98,7 +98,7 @@ pub async fn saved_docker(ctx: &Context, req: &Request) -> Result<Outcome, ApiEr
         })))
     }
     .await
-    .map_err(fail_with_own_text)
+    .map_err(ApiError::toolkit_failure_own_text)
 }
 
 /// Every configured connection as a Splunk collection: one entry per type whose stanza has

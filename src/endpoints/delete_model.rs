@@ -16,22 +16,24 @@
 //! what happened to the record; failures carry `messages` with the toolkit's `message` and
 //! `status: "fail"`.
 
-use super::{fail_with_own_text, info, warn};
 use crate::conffile::Stanza;
+use crate::context::Context;
 use crate::error::ApiError;
 use crate::model::mltk::{self, RecordOutcome};
 use crate::model::record::{self, Removal};
 use crate::names;
 use crate::protocol::fields::force_flag;
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::{info, warn};
 use crate::protocol::request::Request;
-use crate::service::Context;
 use crate::splunkd::{CallerSession, SplunkdClient};
 use serde_json::{Value, json};
 
 /// `DELETE /mltk/start_container/{model}`.
 pub async fn delete_model(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {
-    delete(ctx, req, model).await.map_err(fail_with_own_text)
+    delete(ctx, req, model)
+        .await
+        .map_err(ApiError::toolkit_failure_own_text)
 }
 
 async fn delete(ctx: &Context, req: &Request, model: &str) -> Result<Outcome, ApiError> {

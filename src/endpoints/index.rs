@@ -1,11 +1,11 @@
 //! `GET /mltk`: the endpoint table as a Splunk collection, so `| rest /services/mltk` and
 //! clients can discover the API. Needs no backend.
 
+use crate::context::Context;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::render::{Entry, Feed};
 use crate::router::{ENDPOINTS, PREFIX};
-use crate::service::Context;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 

@@ -5,10 +5,10 @@
 //! listed, with state "unknown" and the reason.
 
 use super::saved::{SavedConnection, manager_id, other_manager, warnings};
-use super::warn;
 use crate::conffile::Stanza;
 use crate::model::record::{self, running_id};
 use crate::names::ContainerType;
+use crate::protocol::reply::warn;
 use crate::protocol::request::{Request, Secret};
 use crate::runtime::Runtime;
 use crate::runtime::connect::ensure_supported;

@@ -4,17 +4,17 @@
 //! newest last; a reply holds at most a few MB of the newest lines and says when it was cut.
 
 use super::saved::{SavedConnection, record_runtime, warnings};
-use super::warn;
+use crate::context::Context;
 use crate::error::ApiError;
 use crate::model::record::{self, running_id};
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::warn;
 use crate::protocol::request::Request;
 use crate::runtime::connect::ensure_supported;
 use crate::runtime::error::Failure;
 use crate::runtime::logs::{self, LOG_READ_LIMIT, LogQuery, MAX_REPLY_BYTES};
 use crate::runtime::{Runtime, find_recorded};
-use crate::service::Context;
 use serde_json::{Value, json};
 
 /// `POST /mltk/container_logs` and `GET /mltk/container_logs?model=`.

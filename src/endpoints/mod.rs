@@ -33,12 +33,11 @@ pub mod start;
 pub mod stop;
 pub mod test_connection;
 
+use crate::context::Context;
 use crate::error::{ApiError, ErrorKind};
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
 use crate::router::Route;
-use crate::service::Context;
-use serde_json::{Value, json};
 
 /// Runs the endpoint a route names.
 pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcome, ApiError> {
@@ -73,29 +72,6 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         }
         (_, other) => Err(not_implemented(method, &other)),
     }
-}
-
-/// Adds the AI Toolkit's failure keys beside Splunk's `messages`: `message` and
-/// `status: "fail"`, which its UI and scripts read.
-fn fail(e: ApiError, message: &str) -> ApiError {
-    e.with_legacy("message", message.to_string())
-        .with_legacy("status", "fail")
-}
-
-/// [`fail`] with the error's own text as `message`.
-fn fail_with_own_text(e: ApiError) -> ApiError {
-    let text = e.message.clone();
-    fail(e, &text)
-}
-
-/// A Splunk `messages` entry of type INFO.
-fn info(text: &str) -> Value {
-    json!({"type": "INFO", "text": text})
-}
-
-/// A Splunk `messages` entry of type WARN.
-fn warn(text: &str) -> Value {
-    json!({"type": "WARN", "text": text})
 }
 
 /// 501 for endpoints whose runtime side has not landed yet.

@@ -8,14 +8,14 @@
 //! Splunk's `messages` where there is something to say. Failures carry a real status with
 //! `messages` plus the toolkit's `message` and `status` keys.
 
-use super::{fail, info, warn};
 use crate::conffile::Stanza;
+use crate::context::Context;
 use crate::error::ApiError;
 use crate::model::image::{self, Catalog};
 use crate::model::record::{self, Counts};
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::{info, warn};
 use crate::protocol::request::Request;
-use crate::service::Context;
 use serde_json::{Value, json};
 
 /// `GET /mltk/container_data`: every record with its stored keys joined with live state
@@ -23,12 +23,15 @@ use serde_json::{Value, json};
 /// containers this search head runs that no record names (`orphans`).
 pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     const FAILED: &str = "Failed to read configuration.";
-    let store = ctx.store(req).await.map_err(|e| fail(e, FAILED))?;
+    let store = ctx
+        .store(req)
+        .await
+        .map_err(|e| e.toolkit_failure(FAILED))?;
     let records = record::records(
         store
             .list_stanzas(record::CONF)
             .await
-            .map_err(|e| fail(e, FAILED))?,
+            .map_err(|e| e.toolkit_failure(FAILED))?,
     );
     let super::live::LiveView {
         rows: config,
@@ -51,7 +54,9 @@ pub async fn container_data(ctx: &Context, req: &Request) -> Result<Outcome, Api
 /// (by whether an `api_url` is recorded).
 pub async fn dev_prod_groups(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     const FAILED: &str = "Failed to read the dev prod data.";
-    let records = read_records(ctx, req).await.map_err(|e| fail(e, FAILED))?;
+    let records = read_records(ctx, req)
+        .await
+        .map_err(|e| e.toolkit_failure(FAILED))?;
     let (config, modeless) = record::groups(&records);
     let mut body = json!({
         "message": "Fetched the dev prod data successfully",
@@ -71,7 +76,9 @@ pub async fn dev_prod_groups(ctx: &Context, req: &Request) -> Result<Outcome, Ap
 /// counts PROD records only; records without a DEV or PROD mode are counted in `mode_other`.
 pub async fn counts(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
     const FAILED: &str = "Failed to read the container status stanzas.";
-    let records = read_records(ctx, req).await.map_err(|e| fail(e, FAILED))?;
+    let records = read_records(ctx, req)
+        .await
+        .map_err(|e| e.toolkit_failure(FAILED))?;
     let counts = Counts::of(&records);
     let mut body = json!({
         "message": "Fetched the container status stanzas successfully",
@@ -149,17 +156,5 @@ mod tests {
             "{text}"
         );
         assert_eq!(name_list(&names[..2]), "m0, m1");
-    }
-
-    #[test]
-    fn failures_keep_the_toolkit_keys() {
-        let e = fail(
-            ApiError::unavailable("splunkd is down"),
-            "Failed to read configuration.",
-        );
-        assert_eq!(e.status(), 503);
-        let legacy = e.legacy.expect("legacy keys");
-        assert_eq!(legacy["message"], "Failed to read configuration.");
-        assert_eq!(legacy["status"], "fail");
     }
 }

@@ -3,13 +3,13 @@
 //! token (created once, agreed on by concurrent requests), the record's runtime, and the
 //! records kept in splunkd.
 
-use super::warn;
 use crate::conffile::Stanza;
 use crate::connection::CONF as CONNECTIONS;
 use crate::connection::view::configured_name;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::record::{self, Records};
 use crate::names::ContainerType;
+use crate::protocol::reply::warn;
 use crate::protocol::request::{Request, Secret};
 use crate::runtime::Runtime;
 use crate::runtime::connect::{Connected, connect};

@@ -12,15 +12,16 @@
 //! [`Start`] is that state machine, generic over the runtime and the record store, so it runs
 //! unchanged on the in-memory fake in tests.
 
-use super::info;
 use super::saved::{SavedConnection, ensure_api_token, manager_id, mirror_api_token, warnings};
 use crate::conffile::Stanza;
+use crate::context::Context;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::image::{self, Catalog};
 use crate::model::record::{self, Records, running_id};
 use crate::names;
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::info;
 use crate::protocol::request::{Request, Secret};
 use crate::render::now_iso;
 use crate::runtime::connect::ensure_supported;
@@ -31,7 +32,6 @@ use crate::runtime::plan::{
 use crate::runtime::secrets::Secrets;
 use crate::runtime::state::State;
 use crate::runtime::{Found, Runtime, Workload, find_recorded};
-use crate::service::Context;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

@@ -4,18 +4,18 @@
 //! the model label, and only those this search head manages (or the toolkit's, which carry no
 //! manager) are touched.
 
-use super::info;
 use super::saved::{SavedConnection, manager_id, other_manager, record_runtime, warnings};
 use crate::conffile::Stanza;
+use crate::context::Context;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::record::{self, DEV_RECORD, Removal, emptying, running_id};
 use crate::names::{self, ContainerType};
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::info;
 use crate::protocol::request::Request;
 use crate::runtime::connect::ensure_supported;
 use crate::runtime::{Runtime, find_recorded, plan};
-use crate::service::Context;
 use crate::splunkd::SplunkdClient;
 use serde_json::{Value, json};
 use std::time::Duration;

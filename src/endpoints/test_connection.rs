@@ -7,22 +7,22 @@
 //! the saved connection, so `{"container_type": "docker"}` tests what is saved.
 
 use super::saved::{ensure_api_token, mirror_api_token};
-use super::{info, warn};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
 use crate::connection::spec;
 use crate::connection::validate::plan_save;
 use crate::connection::view::tested_settings;
+use crate::context::Context;
 use crate::error::ApiError;
 use crate::model::image::{self, Catalog};
 use crate::names::ContainerType;
 use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
+use crate::protocol::reply::{info, warn};
 use crate::protocol::request::Request;
 use crate::runtime::connect::{diagnose, ensure_supported};
 use crate::runtime::diagnosis::Verdict;
 use crate::runtime::secrets::Secrets;
-use crate::service::Context;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -53,6 +53,16 @@ impl Outcome {
     }
 }
 
+/// A Splunk `messages` entry of type INFO.
+pub fn info(text: &str) -> Value {
+    serde_json::json!({"type": "INFO", "text": text})
+}
+
+/// A Splunk `messages` entry of type WARN.
+pub fn warn(text: &str) -> Value {
+    serde_json::json!({"type": "WARN", "text": text})
+}
+
 impl Reply {
     /// Renders an endpoint's result: JSON when the caller asked for it, otherwise Atom/XML for
     /// feeds and errors (object replies stay JSON, as the AI Toolkit's clients expect).

@@ -117,7 +117,7 @@ impl Stream {
 
 /// One log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct LogLine {
     /// The engine's RFC 3339 timestamp, or empty.
     pub time: String,
     /// The line without its newline.
@@ -140,7 +140,7 @@ pub struct Splitter {
     partial: [Vec<u8>; 3],
     time: [String; 3],
     cut: [bool; 3],
-    entries: VecDeque<Entry>,
+    entries: VecDeque<LogLine>,
     kept_bytes: usize,
     tail: usize,
     reply_budget: usize,
@@ -154,7 +154,7 @@ pub struct Splitter {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Tail {
     /// The newest lines, oldest first.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<LogLine>,
     /// Older lines within `tail` were left out to fit the reply budget.
     pub truncated: bool,
     /// Reading stopped at the read budget: the engine sent far more than `tail` lines.
@@ -232,7 +232,7 @@ impl Splitter {
         if cut {
             log.push_str(" … [line cut at 64 KiB]");
         }
-        let entry = Entry {
+        let entry = LogLine {
             time: std::mem::take(&mut self.time[i]),
             log,
             stream,
@@ -280,7 +280,7 @@ impl Splitter {
     }
 }
 
-impl Entry {
+impl LogLine {
     /// The bytes it takes in a reply, for the budget.
     fn size(&self) -> usize {
         self.log.len() + self.time.len()
@@ -311,7 +311,7 @@ fn looks_like_timestamp(s: &str) -> bool {
 
 /// The reply form of entries: `{_time, log, stream}`; `_time` is `""` when timestamps were
 /// not asked for (the toolkit's UI and scripts index it on every entry).
-pub fn to_json(entries: &[Entry], timestamps: bool) -> Vec<Value> {
+pub fn to_json(entries: &[LogLine], timestamps: bool) -> Vec<Value> {
     entries
         .iter()
         .map(|e| {

@@ -364,15 +364,17 @@ impl<T: Transport> SplunkdClient<T> {
             .map(|()| true)
     }
 
-    /// Who this client's token belongs to (`authentication/current-context`), for a client
-    /// made with the caller's session key ([`SplunkdConfig::for_caller`]). splunkd refusing
-    /// the key (401/403) is a 403: nothing can be shown to be allowed.
-    ///
-    /// [`SplunkdConfig::for_caller`]: super::SplunkdConfig::for_caller
-    pub async fn current_context(&self) -> Result<CurrentContext, ApiError> {
+    /// Who the caller is (`authentication/current-context`), asked with their session key.
+    /// splunkd refusing the key (401/403) is a 403: nothing can be shown to be allowed.
+    pub async fn current_context(
+        &self,
+        caller: &CallerSession,
+    ) -> Result<CurrentContext, ApiError> {
         const WHAT: &str = "authentication/current-context";
         let path = identity::CURRENT_CONTEXT.to_string();
-        let reply = self.call(Method::GET, path, None, &[]).await?;
+        let reply = self
+            .call_as(Method::GET, path, None, &[], Some(&caller.token))
+            .await?;
         if matches!(reply.status, 401 | 403) {
             return Err(ApiError::new(
                 ErrorKind::Forbidden,
@@ -383,7 +385,7 @@ impl<T: Transport> SplunkdClient<T> {
                 ),
             ));
         }
-        self.check(&reply, "GET", WHAT)?;
+        self.check_as(&reply, "GET", WHAT, true)?;
         CurrentContext::from_reply(&reply.body).map_err(|why| {
             ApiError::new(
                 ErrorKind::BadGateway,
@@ -889,7 +891,7 @@ mod tests {
     }
 
     #[test]
-    fn current_context_is_one_call_outside_the_app_namespace() {
+    fn current_context_is_one_call_with_the_callers_session_outside_the_app_namespace() {
         let c = client(vec![
             (
                 200,
@@ -902,13 +904,13 @@ mod tests {
             (200, "<html>"),
         ]);
         run(async {
-            let ctx = c.current_context().await.unwrap();
+            let ctx = c.current_context(&caller(None)).await.unwrap();
             assert_eq!(ctx.username, "u");
             assert!(ctx.has("list_containers"));
-            let e = c.current_context().await.unwrap_err();
+            let e = c.current_context(&caller(None)).await.unwrap_err();
             assert_eq!(e.kind, ErrorKind::Forbidden);
             assert!(e.message.contains("session key"), "{}", e.message);
-            let e = c.current_context().await.unwrap_err();
+            let e = c.current_context(&caller(None)).await.unwrap_err();
             assert_eq!(e.kind, ErrorKind::BadGateway);
         });
         let s = seen(&c);
@@ -916,6 +918,11 @@ mod tests {
         assert_eq!(
             s[0].path_and_query,
             "/services/authentication/current-context?output_mode=json"
+        );
+        assert!(
+            s.iter()
+                .all(|call| call.as_caller.as_ref().map(Secret::expose) == Some("sess-bob")),
+            "never the system token"
         );
         assert_eq!(c.calls(), 3);
     }

@@ -2,7 +2,9 @@
 //! `system_authtoken`) and the driver's settings (app namespace, CA bundle), checked once so
 //! the transport and the typed API never see a half-configured client; and the caller's own
 //! session and namespace ([`CallerSession`]) for the calls that must carry the caller's
-//! permissions rather than the system's.
+//! permissions rather than the system's. Every call made as the caller carries a
+//! [`CallerSession`] (deleting an MLTK model, asking who the caller is); the client's own
+//! token is only ever the system token.
 
 use crate::config::DriverConfig;
 use crate::error::{ApiError, ErrorKind};
@@ -17,13 +19,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The owner part of every namespace the client uses: app-level objects belong to `nobody`.
 pub const OWNER: &str = "nobody";
 
-/// Where and as whom to call splunkd. `Debug` never shows the token.
+/// Where to call splunkd, and with which system token. `Debug` never shows the token.
 #[derive(Debug, Clone)]
 pub struct SplunkdConfig {
     /// splunkd's management URI, e.g. `https://127.0.0.1:8089` (http works too).
     pub rest_uri: String,
-    /// Sent as `Authorization: Splunk <token>`.
-    pub token: Secret,
+    /// The system token, sent as `Authorization: Splunk <token>` with every call not made as
+    /// the caller. None for a client that only makes calls as the caller (each carrying a
+    /// [`CallerSession`]), which therefore needs no system token.
+    pub token: Option<Secret>,
     /// App namespace of every conf and credential: `/servicesNS/nobody/<app>/...`.
     pub app: String,
     /// PEM CA bundle that splunkd's certificate must chain to (hostname checked too); without
@@ -50,28 +54,21 @@ impl SplunkdConfig {
             })?;
         Ok(SplunkdConfig {
             rest_uri: rest_uri.to_string(),
-            token: token.clone(),
+            token: Some(token.clone()),
             app: config.app.clone(),
             ca_file: config.splunkd_ca.clone(),
             timeout: DEFAULT_TIMEOUT,
         })
     }
 
-    /// As the caller rather than the system: the request's session key (restmap
-    /// `passSession = true`), for asking splunkd what the caller may do. A missing session key
-    /// is a 403 (the capability cannot be checked), a missing URI a 503.
-    pub fn for_caller(req: &Request, config: &DriverConfig) -> Result<SplunkdConfig, ApiError> {
+    /// Where splunkd is, without the system token: for a client that only asks splunkd who
+    /// the caller is, each call carrying the caller's [`CallerSession`]. A missing URI is a
+    /// 503.
+    pub fn caller_only(req: &Request, config: &DriverConfig) -> Result<SplunkdConfig, ApiError> {
         let rest_uri = rest_uri(req, "the caller's capabilities cannot be checked")?;
-        // Without the key nothing can be shown to be allowed: refused (403), not unavailable.
-        let caller = CallerSession::from_request(req).map_err(|_| {
-            ApiError::new(
-                ErrorKind::Forbidden,
-                "splunkd sent no session key (session.authtoken) with this request, so the caller's capabilities cannot be checked; set passSession = true in this handler's restmap.conf stanza.",
-            )
-        })?;
         Ok(SplunkdConfig {
             rest_uri: rest_uri.to_string(),
-            token: caller.token,
+            token: None,
             app: config.app.clone(),
             ca_file: config.splunkd_ca.clone(),
             timeout: DEFAULT_TIMEOUT,
@@ -109,6 +106,17 @@ pub struct CallerSession {
 }
 
 impl CallerSession {
+    /// From the request, to check the caller's capabilities: without a session key nothing
+    /// can be shown to be allowed, so its absence is refused (403), not unavailable.
+    pub fn to_check(req: &Request) -> Result<CallerSession, ApiError> {
+        Self::from_request(req).map_err(|_| {
+            ApiError::new(
+                ErrorKind::Forbidden,
+                "splunkd sent no session key (session.authtoken) with this request, so the caller's capabilities cannot be checked; set passSession = true in this handler's restmap.conf stanza.",
+            )
+        })
+    }
+
     /// From the request; 503 when splunkd sent no session token.
     pub fn from_request(req: &Request) -> Result<CallerSession, ApiError> {
         let session = req.session.as_ref();
@@ -159,7 +167,7 @@ mod tests {
         );
         let c = SplunkdConfig::from_request(&r, &driver()).unwrap();
         assert_eq!(c.rest_uri, "https://127.0.0.1:8089");
-        assert_eq!(c.token.expose(), "tok-xyz");
+        assert_eq!(c.token.as_ref().map(Secret::expose), Some("tok-xyz"));
         assert_eq!(c.app, "my_app");
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("ca.pem")));
         assert_eq!(c.timeout, DEFAULT_TIMEOUT);
@@ -167,23 +175,30 @@ mod tests {
     }
 
     #[test]
-    fn the_caller_config_uses_the_session_key() {
+    fn the_caller_s_capabilities_need_the_session_key_and_no_system_token() {
         let r = request(
-            r#"{"method":"POST","server":{"rest_uri":"https://127.0.0.1:8089"},"system_authtoken":"sys","session":{"user":"u","authtoken":"user-key"}}"#,
+            r#"{"method":"POST","server":{"rest_uri":"https://127.0.0.1:8089"},"session":{"user":"u","authtoken":"user-key"}}"#,
         );
-        let c = SplunkdConfig::for_caller(&r, &driver()).unwrap();
-        assert_eq!(c.token.expose(), "user-key");
+        let c = SplunkdConfig::caller_only(&r, &driver()).unwrap();
+        assert!(
+            c.token.is_none(),
+            "the caller's client holds no system token"
+        );
         assert_eq!(c.rest_uri, "https://127.0.0.1:8089");
+        assert_eq!(
+            CallerSession::to_check(&r).unwrap().token.expose(),
+            "user-key"
+        );
         for json in [
             r#"{"method":"POST","server":{"rest_uri":"https://h:8089"},"system_authtoken":"sys"}"#,
             r#"{"method":"POST","server":{"rest_uri":"https://h:8089"},"session":{"user":"u"}}"#,
             r#"{"method":"POST","server":{"rest_uri":"https://h:8089"},"session":{"authtoken":""}}"#,
         ] {
-            let e = SplunkdConfig::for_caller(&request(json), &driver()).unwrap_err();
+            let e = CallerSession::to_check(&request(json)).unwrap_err();
             assert_eq!(e.status(), 403, "{json}");
             assert!(e.message.contains("passSession"), "{}", e.message);
         }
-        let e = SplunkdConfig::for_caller(
+        let e = SplunkdConfig::caller_only(
             &request(r#"{"method":"POST","session":{"authtoken":"k"}}"#),
             &driver(),
         )

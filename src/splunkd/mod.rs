@@ -1,11 +1,12 @@
 //! The driver's client for splunkd's stores: this app's settings and records
 //! (`configs/conf-<name>`) and secrets (`storage/passwords`), reached at `server.rest_uri` with
 //! the request's `system_authtoken`, as DESIGN.md ("Where state lives") requires; and MLTK's
-//! model files (`data/lookup-table-files`), reached with the caller's own session
-//! ([`CallerSession`]) so the caller's permissions apply.
+//! model files (`data/lookup-table-files`) and who the caller is
+//! (`authentication/current-context`), asked with the caller's own session ([`CallerSession`],
+//! carried by each such call) so the caller's permissions apply.
 //!
 //! Layers, as in kube-rs: [`config`] (where and as whom, from the request) → [`transport`]
-//! (HTTP over hyper and rustls, with [`tls`]; time-bounded; failures are 503) → [`client`]
+//! (HTTP over hyper and rustls, trusting what [`trust`] says; time-bounded; failures are 503) → [`client`]
 //! (the typed API, reading replies with [`envelope`]). [`names`] holds the naming rules the
 //! client and splunkd-dev share; [`identity`] reads who a session key belongs to.
 //!
@@ -19,8 +20,8 @@ pub mod config;
 pub mod envelope;
 pub mod identity;
 pub mod names;
-pub mod tls;
 pub mod transport;
+pub mod trust;
 
 pub use client::{LookupFile, SplunkdClient};
 pub use config::{CallerSession, SplunkdConfig};

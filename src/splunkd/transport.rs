@@ -3,7 +3,7 @@
 //! mapping of connection failures to 503, so the typed API above never handles the token.
 
 use super::config::SplunkdConfig;
-use super::tls;
+use super::trust;
 use crate::error::ApiError;
 use crate::protocol::request::Secret;
 use crate::tls::{causes, find_rustls_error};
@@ -79,8 +79,9 @@ pub trait Transport: Send + Sync + 'static {
 pub struct HyperTransport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
-    auth: HeaderValue,
-    token: Secret,
+    /// The system token's header; None for a client that only calls as the caller.
+    auth: Option<HeaderValue>,
+    token: Option<Secret>,
     timeout: Duration,
     ca_file: Option<PathBuf>,
 }
@@ -98,11 +99,11 @@ impl std::fmt::Debug for HyperTransport {
 impl HyperTransport {
     /// Checks the URI and token and builds the TLS client. Needs a Tokio runtime to send.
     pub fn new(config: &SplunkdConfig) -> Result<HyperTransport, ApiError> {
-        Self::with_tls(config, tls::client_config(config.ca_file.as_deref())?)
+        Self::with_tls(config, trust::client_config(config.ca_file.as_deref())?)
     }
 
     /// [`HyperTransport::new`] with a TLS configuration built earlier from `config.ca_file`
-    /// (see [`tls::client_config`]). A driver builds it once per process: the CA bundle is read
+    /// (see [`trust::client_config`]). A driver builds it once per process: the CA bundle is read
     /// once, and the configuration's session cache (shared by its clones) lets later requests
     /// resume their TLS session with splunkd where splunkd allows it, instead of a full
     /// handshake each.
@@ -111,7 +112,11 @@ impl HyperTransport {
         tls: rustls::ClientConfig,
     ) -> Result<HyperTransport, ApiError> {
         let base = base_uri(&config.rest_uri)?;
-        let auth = splunk_auth(&config.token, "The system token from splunkd")?;
+        let auth = config
+            .token
+            .as_ref()
+            .map(|t| splunk_auth(t, "The system token from splunkd"))
+            .transpose()?;
         let client = crate::tls::https_client(tls, config.timeout, Some(Duration::from_secs(30)));
         Ok(HyperTransport {
             client,
@@ -126,9 +131,15 @@ impl HyperTransport {
     async fn exchange(&self, call: &RestCall) -> Result<RestReply, ApiError> {
         let uri = format!("{}{}", self.base, call.path_and_query);
         let body = call.form.clone().unwrap_or_default();
-        let auth = match &call.as_caller {
-            Some(token) => splunk_auth(token, "The caller's session token")?,
-            None => self.auth.clone(),
+        let auth = match (&call.as_caller, &self.auth) {
+            (Some(token), _) => splunk_auth(token, "The caller's session token")?,
+            (None, Some(auth)) => auth.clone(),
+            (None, None) => {
+                return Err(ApiError::internal(
+                    "A call to splunkd needed the system token, but this client was built for \
+                     the caller's calls only.",
+                ));
+            }
         };
         let mut builder = hyper::Request::builder()
             .method(call.method.clone())
@@ -161,7 +172,10 @@ impl HyperTransport {
             .to_vec();
         // An error reply may quote the request; make sure no token travels further.
         let body = if status >= 400 {
-            let body = redact(body, self.token.expose().as_bytes());
+            let body = match &self.token {
+                Some(token) => redact(body, token.expose().as_bytes()),
+                None => body,
+            };
             match &call.as_caller {
                 Some(token) => redact(body, token.expose().as_bytes()),
                 None => body,
@@ -344,7 +358,7 @@ mod tests {
     fn token_stays_out_of_debug_and_bad_tokens_are_503() {
         let config = SplunkdConfig {
             rest_uri: "http://127.0.0.1:1".into(),
-            token: crate::protocol::request::Secret::new("tok-visible?"),
+            token: Some(crate::protocol::request::Secret::new("tok-visible?")),
             app: "a".into(),
             ca_file: None,
             timeout: Duration::from_secs(1),
@@ -352,11 +366,40 @@ mod tests {
         let t = HyperTransport::new(&config).unwrap();
         assert!(!format!("{t:?}").contains("tok-visible"));
         let bad = SplunkdConfig {
-            token: crate::protocol::request::Secret::new("line\nbreak"),
+            token: Some(crate::protocol::request::Secret::new("line\nbreak")),
             ..config
         };
         let e = HyperTransport::new(&bad).unwrap_err();
         assert_eq!(e.status(), 503);
         assert!(!e.message.contains("break"));
+    }
+
+    #[test]
+    fn a_client_without_the_system_token_sends_only_the_callers_calls() {
+        let config = SplunkdConfig {
+            rest_uri: "http://127.0.0.1:1".into(),
+            token: None,
+            app: "a".into(),
+            ca_file: None,
+            timeout: Duration::from_secs(1),
+        };
+        let t = HyperTransport::new(&config).unwrap();
+        let call = |as_caller: Option<Secret>| RestCall {
+            method: Method::GET,
+            path_and_query: "/services/authentication/current-context".into(),
+            form: None,
+            as_caller,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = rt.block_on(t.send(call(None))).unwrap_err();
+        assert_eq!(e.status(), 500, "{}", e.message);
+        // With the caller's session it goes out (to a port where nobody listens).
+        let e = rt
+            .block_on(t.send(call(Some(Secret::new("k")))))
+            .unwrap_err();
+        assert!(e.message.contains("cannot be reached"), "{}", e.message);
     }
 }

@@ -8,7 +8,7 @@
 //! 1.40 or newer), `network` (docker_network exists), `gpu` (the nvidia runtime, a warning
 //! when the catalog offers GPU images and the engine lacks it).
 
-use super::settings::{DockerSettings, Endpoint, parse_url};
+use super::settings::{DockerSettings, EngineAddress, parse_url};
 use super::{Engine, engine_tls_config};
 use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
@@ -96,7 +96,7 @@ pub async fn diagnose(
     );
 
     // connect
-    if let Err((e, hint)) = connect(&settings.endpoint, run.left()).await {
+    if let Err((e, hint)) = connect(&settings.address, run.left()).await {
         let kind = e.kind;
         return run.fail("connect", e, hint, kind);
     }
@@ -108,8 +108,8 @@ pub async fn diagnose(
     );
 
     // tls
-    match (&settings.endpoint, &settings.tls) {
-        (Endpoint::Tcp { host, port }, Some(tls)) => {
+    match (&settings.address, &settings.tls) {
+        (EngineAddress::Tcp { host, port }, Some(tls)) => {
             match handshake(host, *port, tls, run.left()).await {
                 Ok(()) if tls.skip_verify => run.record(
                     "tls",
@@ -133,13 +133,13 @@ pub async fn diagnose(
                 }
             }
         }
-        (Endpoint::Tcp { .. }, None) => run.record(
+        (EngineAddress::Tcp { .. }, None) => run.record(
             "tls",
             Verdict::Warning,
             "plain tcp: the engine connection is not encrypted".into(),
             "Use TLS (tcp://host:2376 with docker_ca and a client certificate) for a remote engine.",
         ),
-        (Endpoint::Unix(_), _) => run.record(
+        (EngineAddress::Unix(_), _) => run.record(
             "tls",
             Verdict::Skipped,
             "unix socket: no TLS".into(),
@@ -287,18 +287,20 @@ fn parse_api(v: &str) -> Option<(u32, u32)> {
 }
 
 /// Opens (and closes) one connection to the engine's socket or port.
-async fn connect(endpoint: &Endpoint, limit: Duration) -> Result<(), (ApiError, &'static str)> {
+async fn connect(address: &EngineAddress, limit: Duration) -> Result<(), (ApiError, &'static str)> {
     let attempt = async {
-        match endpoint {
-            Endpoint::Unix(path) => tokio::net::UnixStream::connect(path).await.map(|_| ()),
-            Endpoint::Tcp { host, port } => tokio::net::TcpStream::connect((host.as_str(), *port))
-                .await
-                .map(|_| ()),
+        match address {
+            EngineAddress::Unix(path) => tokio::net::UnixStream::connect(path).await.map(|_| ()),
+            EngineAddress::Tcp { host, port } => {
+                tokio::net::TcpStream::connect((host.as_str(), *port))
+                    .await
+                    .map(|_| ())
+            }
         }
     };
-    let place = match endpoint {
-        Endpoint::Unix(p) => format!("the socket {}", p.display()),
-        Endpoint::Tcp { host, port } => format!("{host}:{port}"),
+    let place = match address {
+        EngineAddress::Unix(p) => format!("the socket {}", p.display()),
+        EngineAddress::Tcp { host, port } => format!("{host}:{port}"),
     };
     match tokio::time::timeout(limit, attempt).await {
         Ok(Ok(())) => Ok(()),

@@ -26,7 +26,7 @@ use bollard::query_parameters::{
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
-use settings::{DockerSettings, Endpoint, EngineTls};
+use settings::{DockerSettings, EngineAddress, EngineTls};
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -148,11 +148,11 @@ impl Engine {
         // Every engine is reached through a pooled hyper client (bollard's own clients keep
         // no idle connections), so a driver that reuses this engine ([`Engine::shared`])
         // reuses its connections.
-        let docker = match (&settings.endpoint, &settings.tls) {
-            (Endpoint::Unix(path), _) if !path.exists() => Err(DockerError::SocketNotFoundError(
-                path.to_string_lossy().into_owned(),
-            )),
-            (Endpoint::Unix(path), _) => {
+        let docker = match (&settings.address, &settings.tls) {
+            (EngineAddress::Unix(path), _) if !path.exists() => Err(
+                DockerError::SocketNotFoundError(path.to_string_lossy().into_owned()),
+            ),
+            (EngineAddress::Unix(path), _) => {
                 let mut builder = hyper_util::client::legacy::Client::builder(
                     hyper_util::rt::TokioExecutor::new(),
                 );
@@ -161,7 +161,7 @@ impl Engine {
                     .build::<_, EngineBody>(UnixConnector(std::sync::Arc::new(path.clone())));
                 custom_transport(client, "http://localhost".into(), secs, version)
             }
-            (Endpoint::Tcp { host, port }, None) => {
+            (EngineAddress::Tcp { host, port }, None) => {
                 let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
                 http.set_connect_timeout(Some(timeout));
                 http.set_nodelay(true);
@@ -173,7 +173,7 @@ impl Engine {
                 let addr = format!("http://{}:{port}", url_host(host));
                 custom_transport(client, addr, secs, version)
             }
-            (Endpoint::Tcp { host, port }, Some(tls)) => {
+            (EngineAddress::Tcp { host, port }, Some(tls)) => {
                 let config = engine_tls_config(tls)
                     .map_err(|e| RuntimeError::new(Failure::BadSettings, e))?;
                 let client =

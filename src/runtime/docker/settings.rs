@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 /// Where the engine listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum EngineAddress {
     /// A unix socket path.
     Unix(PathBuf),
     /// A TCP host and port.
@@ -50,7 +50,7 @@ pub struct DockerSettings {
     /// `docker_url` as configured (for messages).
     pub url: String,
     /// Where the engine is.
-    pub endpoint: Endpoint,
+    pub address: EngineAddress,
     /// TLS for a tcp engine; `None` for plain tcp and unix sockets.
     pub tls: Option<EngineTls>,
     /// Host in `api_url` (Splunk reaches containers here).
@@ -123,16 +123,16 @@ impl DockerSettings {
                  unix:///var/run/docker.sock or tcp://docker-host:2376.",
             )
         })?;
-        let endpoint = parse_url(url)?;
+        let address = parse_url(url)?;
         let skip_verify = flag(stanza, "tls_skip_verify", false);
         // TLS material matters only for a tcp engine; a unix socket ignores it.
-        let tls = match &endpoint {
-            Endpoint::Tcp { .. } => engine_tls(secrets, skip_verify)?,
-            Endpoint::Unix(_) => None,
+        let tls = match &address {
+            EngineAddress::Tcp { .. } => engine_tls(secrets, skip_verify)?,
+            EngineAddress::Unix(_) => None,
         };
-        let default_host = match &endpoint {
-            Endpoint::Tcp { host, .. } => host.clone(),
-            Endpoint::Unix(_) => "localhost".to_string(),
+        let default_host = match &address {
+            EngineAddress::Tcp { host, .. } => host.clone(),
+            EngineAddress::Unix(_) => "localhost".to_string(),
         };
         let endpoint_hostname = value(stanza, "endpoint_hostname")
             .map(str::to_string)
@@ -155,7 +155,7 @@ impl DockerSettings {
         Ok(DockerSettings {
             publish_ip: publish_ip(&endpoint_hostname, &endpoint_hostname_external),
             url: url.to_string(),
-            endpoint,
+            address,
             tls,
             endpoint_hostname,
             endpoint_hostname_external,
@@ -207,7 +207,7 @@ fn engine_tls(secrets: &Secrets, skip_verify: bool) -> Result<Option<EngineTls>,
 }
 
 /// Parses `docker_url`: `unix:///path` or `tcp://host:port` (a trailing `/` is ignored).
-pub fn parse_url(raw: &str) -> Result<Endpoint, ApiError> {
+pub fn parse_url(raw: &str) -> Result<EngineAddress, ApiError> {
     let url = raw.trim().trim_end_matches('/');
     let bad = |why: &str| {
         ApiError::bad_request(format!(
@@ -219,7 +219,7 @@ pub fn parse_url(raw: &str) -> Result<Endpoint, ApiError> {
         if !path.starts_with('/') {
             return Err(bad("needs an absolute socket path after unix://"));
         }
-        return Ok(Endpoint::Unix(PathBuf::from(path)));
+        return Ok(EngineAddress::Unix(PathBuf::from(path)));
     }
     let rest = url
         .strip_prefix("tcp://")
@@ -237,7 +237,7 @@ pub fn parse_url(raw: &str) -> Result<Endpoint, ApiError> {
         .ok()
         .filter(|p| *p > 0)
         .ok_or_else(|| bad("has an invalid port"))?;
-    Ok(Endpoint::Tcp {
+    Ok(EngineAddress::Tcp {
         host: host.to_string(),
         port,
     })
@@ -255,18 +255,18 @@ mod tests {
     fn urls_parse_or_say_what_is_wrong() {
         assert_eq!(
             parse_url("unix:///var/run/docker.sock").unwrap(),
-            Endpoint::Unix("/var/run/docker.sock".into())
+            EngineAddress::Unix("/var/run/docker.sock".into())
         );
         assert_eq!(
             parse_url(" tcp://10.0.0.5:2376/ ").unwrap(),
-            Endpoint::Tcp {
+            EngineAddress::Tcp {
                 host: "10.0.0.5".into(),
                 port: 2376
             }
         );
         assert_eq!(
             parse_url("tcp://[::1]:2375").unwrap(),
-            Endpoint::Tcp {
+            EngineAddress::Tcp {
                 host: "::1".into(),
                 port: 2375
             }

@@ -1,6 +1,7 @@
-//! The TLS settings for calls to splunkd: verify the certificate chain and host name against
-//! a configured CA bundle, or, without one, accept splunkd's (self-signed) certificate while
-//! still checking the handshake signatures. rustls with the ring provider only.
+//! What the driver trusts when it calls splunkd: the certificate chain and host name checked
+//! against a configured CA bundle (`DSDL_SPLUNKD_CA`), or, without one, splunkd's
+//! (self-signed) certificate accepted while the handshake signatures are still checked. The
+//! TLS machinery itself is [`crate::tls`].
 
 use crate::error::ApiError;
 use crate::tls::{Verify, roots_from_pem};

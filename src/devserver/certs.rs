@@ -1,9 +1,10 @@
 //! `--tls`: a self-signed certificate for 127.0.0.1 and localhost, generated once and kept in
 //! `etc/auth/` so clients (curl `--cacert`, the driver via `DSDL_SPLUNKD_CA`) can verify
-//! splunkd-dev as they would verify a real splunkd with its own CA.
+//! splunkd-dev as they would verify a real splunkd with its own CA. The TLS configuration made
+//! from it is [`crate::tls::server_config`].
 
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,24 +92,16 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
 
 /// A rustls server configuration (ring provider, HTTP/1.1) from the PEM files.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|e| TlsError::Pem(files.cert.clone(), e.to_string()))?
-        .collect::<Result<_, _>>()
+    let read =
+        |path: &Path| std::fs::read(path).map_err(|e| TlsError::Pem(path.into(), e.to_string()));
+    let certs = crate::tls::certs_from_pem(&read(&files.cert)?)
         .map_err(|e| TlsError::Pem(files.cert.clone(), e.to_string()))?;
     if certs.is_empty() {
         return Err(TlsError::Pem(files.cert.clone(), "no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
+    let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?)
         .map_err(|e| TlsError::Pem(files.key.clone(), e.to_string()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| TlsError::Config(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = crate::tls::server_config(certs, key).map_err(TlsError::Config)?;
     Ok(Arc::new(config))
 }
 
@@ -137,8 +130,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&home);
     }
 
-    /// A rustls client trusting only the certificate file (what the driver does with
-    /// `DSDL_SPLUNKD_CA`) completes a handshake for 127.0.0.1 and localhost.
+    /// A client trusting only the certificate file, built as the driver builds it for
+    /// `DSDL_SPLUNKD_CA`, completes a handshake for 127.0.0.1 and localhost.
     #[tokio::test]
     async fn rustls_clients_verify_it_as_their_ca() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -146,17 +139,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&home);
         let files = ensure_cert(&home).unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&files).unwrap());
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(&files.cert).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let roots = crate::tls::roots_from_pem(&std::fs::read(&files.cert).unwrap()).unwrap();
+        let verify = crate::tls::Verify::Anchors {
+            roots,
+            hostname: true,
+        };
+        let client = crate::tls::client_config(verify, None).unwrap();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
         for name in ["127.0.0.1", "localhost"] {
             let (a, b) = tokio::io::duplex(64 * 1024);
