@@ -7,7 +7,7 @@ use crate::callers::CallerCache;
 use crate::config::{DriverConfig, ToolkitMode};
 use crate::error::ApiError;
 use crate::protocol::request::Request;
-use crate::splunkd::{CallerSession, CurrentContext, SplunkdClient, SplunkdConfig};
+use crate::splunkd::{CallerSession, CurrentContext, Pool, SplunkdClient, SplunkdConfig};
 use crate::toolkit;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -17,10 +17,12 @@ use std::time::Instant;
 pub struct Context {
     /// Settings from the environment.
     pub config: DriverConfig,
-    /// TLS settings for splunkd (from `config.splunkd_ca`), built on first use and kept so
-    /// later requests skip reading the CA bundle and can resume their TLS sessions. Only a
-    /// cache: nothing depends on it surviving, and each process builds its own.
-    tls: OnceLock<rustls::ClientConfig>,
+    /// The connection pool for splunkd (TLS from `config.splunkd_ca`), built on first use and
+    /// kept so later requests reuse idle connections (no new connection, no TLS handshake)
+    /// and skip reading the CA bundle. It holds no credentials: each call carries the
+    /// request's own. Only a cache: nothing depends on it surviving, and each process builds
+    /// its own.
+    pool: OnceLock<Pool>,
     /// The last answer to "is the AI Toolkit installed?" (auto mode).
     toolkit_seen: toolkit::Detection,
     /// Who recent callers are, per session key (see [`crate::callers`]); also only a cache.
@@ -32,19 +34,21 @@ impl Context {
     pub fn new(config: DriverConfig) -> Context {
         Context {
             config,
-            tls: OnceLock::new(),
+            pool: OnceLock::new(),
             toolkit_seen: toolkit::Detection::default(),
             callers: CallerCache::default(),
         }
     }
 
-    /// TLS settings for splunkd, built on first use (see `tls`).
-    fn tls(&self, config: &SplunkdConfig) -> Result<rustls::ClientConfig, ApiError> {
-        match self.tls.get() {
-            Some(tls) => Ok(tls.clone()),
+    /// The pool for splunkd, built on first use (see `pool`). The CA bundle and the connect
+    /// bound come from the process configuration, the same for every request.
+    fn pool(&self, config: &SplunkdConfig) -> Result<Pool, ApiError> {
+        match self.pool.get() {
+            Some(pool) => Ok(pool.clone()),
             None => {
-                let built = crate::splunkd::trust::client_config(config.ca_file.as_deref())?;
-                Ok(self.tls.get_or_init(|| built).clone())
+                let tls = crate::splunkd::trust::client_config(config.ca_file.as_deref())?;
+                let built = crate::splunkd::pool(tls, config.timeout);
+                Ok(self.pool.get_or_init(|| built).clone())
             }
         }
     }
@@ -55,8 +59,8 @@ impl Context {
     /// next request).
     pub async fn store(&self, req: &Request) -> Result<SplunkdClient, ApiError> {
         let config = SplunkdConfig::from_request(req, &self.config)?;
-        let tls = self.tls(&config)?;
-        let config = if self.toolkit_mode(&config, &tls).await? {
+        let pool = self.pool(&config)?;
+        let config = if self.toolkit_mode(&config, &pool).await? {
             SplunkdConfig {
                 app: toolkit::APP.to_string(),
                 ..config
@@ -64,17 +68,13 @@ impl Context {
         } else {
             config
         };
-        SplunkdClient::with_tls(&config, tls)
+        SplunkdClient::on_pool(&config, pool)
     }
 
     /// Whether the stores live in the AI Toolkit's namespace: as `DSDL_TOOLKIT_MODE` says, and
     /// in `auto` mode when splunkd has the toolkit installed and enabled (asked at most once
     /// a minute per process; only then is a client built for the question).
-    async fn toolkit_mode(
-        &self,
-        config: &SplunkdConfig,
-        tls: &rustls::ClientConfig,
-    ) -> Result<bool, ApiError> {
+    async fn toolkit_mode(&self, config: &SplunkdConfig, pool: &Pool) -> Result<bool, ApiError> {
         match self.config.toolkit {
             ToolkitMode::On => Ok(true),
             ToolkitMode::Off => Ok(false),
@@ -82,7 +82,7 @@ impl Context {
                 if let Some(known) = self.toolkit_seen.fresh(Instant::now()) {
                     return Ok(known);
                 }
-                let installed = SplunkdClient::with_tls(config, tls.clone())?
+                let installed = SplunkdClient::on_pool(config, pool.clone())?
                     .app_enabled(toolkit::APP)
                     .await?;
                 self.toolkit_seen.remember(Instant::now(), installed);
@@ -99,7 +99,7 @@ impl Context {
         if let Some(known) = self.callers.get(&caller.token, Instant::now()) {
             return Ok(known);
         }
-        let client = SplunkdClient::with_tls(&config, self.tls(&config)?)?;
+        let client = SplunkdClient::on_pool(&config, self.pool(&config)?)?;
         let context = client.current_context(&caller).await?;
         Ok(self.callers.insert(&caller.token, context, Instant::now()))
     }

@@ -101,3 +101,42 @@ fn the_pool_cap_is_respected() {
     }
     assert!(s.drivers().len() <= 2, "drivers: {:?}", s.drivers());
 }
+
+/// How many connections splunkd-dev has accepted so far (it logs each one).
+fn accepted_connections(s: &DevServer) -> usize {
+    let log =
+        std::fs::read_to_string(s.home.join("var/log/splunk/splunkd.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("accepted connection from"))
+        .count()
+}
+
+#[test]
+fn a_warm_driver_reuses_its_splunkd_connections() {
+    let s = DevServer::start("keepalive", &["--pool", "1"]);
+    seed_stanza(&s, "dsdl_container", "kept", &[("mode", "PROD")]);
+    let poll = || {
+        let r = admin_request(
+            &s,
+            "GET",
+            "/services/mltk/container_data?output_mode=json",
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    for _ in 0..3 {
+        poll();
+    }
+    let before = accepted_connections(&s);
+    const POLLS: usize = 10;
+    for _ in 0..POLLS {
+        poll();
+    }
+    // Each poll is one curl connection; the driver's own calls to splunkd (the records, and
+    // the toolkit check now and then) go over connections it already has.
+    let opened = accepted_connections(&s) - before;
+    assert!(
+        opened <= POLLS + 1,
+        "{POLLS} polls opened {opened} connections to splunkd-dev (curl's own: {POLLS})"
+    );
+}

@@ -111,6 +111,13 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
+            // Lets tests and benchmarks count the connections clients open.
+            self.log.line(
+                "DEBUG",
+                "HttpListener",
+                "HttpDedicatedIoThread-0",
+                &format!("accepted connection from {peer}"),
+            );
             let server = self.clone();
             let acceptor = tls.clone();
             tokio::spawn(async move {

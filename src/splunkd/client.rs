@@ -68,6 +68,15 @@ impl SplunkdClient<HyperTransport> {
         ))
     }
 
+    /// A client from explicit settings on a connection pool kept by the caller (see
+    /// [`HyperTransport::on_pool`]).
+    pub fn on_pool(config: &SplunkdConfig, pool: super::transport::Pool) -> Result<Self, ApiError> {
+        Ok(Self::with_transport(
+            HyperTransport::on_pool(config, pool)?,
+            &config.app,
+        ))
+    }
+
     /// A client from explicit settings and a TLS configuration built earlier for
     /// `config.ca_file` (see [`HyperTransport::with_tls`]).
     pub fn with_tls(config: &SplunkdConfig, tls: rustls::ClientConfig) -> Result<Self, ApiError> {

@@ -26,4 +26,4 @@ pub mod trust;
 pub use client::{LookupFile, SplunkdClient};
 pub use config::{CallerSession, SplunkdConfig};
 pub use identity::CurrentContext;
-pub use transport::{HyperTransport, RestCall, RestReply, Transport};
+pub use transport::{HyperTransport, Pool, RestCall, RestReply, Transport, pool};

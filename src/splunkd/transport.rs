@@ -74,10 +74,26 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, call: RestCall) -> impl Future<Output = Result<RestReply, ApiError>> + Send;
 }
 
-/// The real transport: hyper-util's pooled client over hyper-rustls (http or https).
+/// hyper-util's pooled client over hyper-rustls (http or https): its idle keep-alive
+/// connections are reused by every transport built on it ([`HyperTransport::on_pool`]). It
+/// holds no credentials; each call carries its own.
+pub type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long an idle connection to splunkd is kept: below splunkd's own keep-alive timeout
+/// under load (`busyKeepAliveIdleTimeout`, 12 s by default), so the driver never sends on a
+/// connection splunkd is closing.
+pub const POOL_IDLE: Duration = Duration::from_secs(10);
+
+/// A connection pool for splunkd with these TLS settings; calls through it connect within
+/// `connect_timeout`.
+pub fn pool(tls: rustls::ClientConfig, connect_timeout: Duration) -> Pool {
+    crate::tls::https_client(tls, connect_timeout, Some(POOL_IDLE))
+}
+
+/// The real transport: a [`Pool`] and the settings of one request.
 #[derive(Clone)]
 pub struct HyperTransport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Pool,
     base: String,
     /// The system token's header; None for a client that only calls as the caller.
     auth: Option<HeaderValue>,
@@ -111,13 +127,19 @@ impl HyperTransport {
         config: &SplunkdConfig,
         tls: rustls::ClientConfig,
     ) -> Result<HyperTransport, ApiError> {
+        Self::on_pool(config, pool(tls, config.timeout))
+    }
+
+    /// [`HyperTransport::new`] on a pool built earlier ([`pool`]) for `config.ca_file`: a
+    /// driver keeps one per process, so after the first request its calls reuse idle
+    /// connections instead of opening (and, over TLS, handshaking) new ones.
+    pub fn on_pool(config: &SplunkdConfig, client: Pool) -> Result<HyperTransport, ApiError> {
         let base = base_uri(&config.rest_uri)?;
         let auth = config
             .token
             .as_ref()
             .map(|t| splunk_auth(t, "The system token from splunkd"))
             .transpose()?;
-        let client = crate::tls::https_client(tls, config.timeout, Some(Duration::from_secs(30)));
         Ok(HyperTransport {
             client,
             base,
@@ -141,21 +163,32 @@ impl HyperTransport {
                 ));
             }
         };
-        let mut builder = hyper::Request::builder()
-            .method(call.method.clone())
-            .uri(&uri)
-            .header(AUTHORIZATION, auth);
-        if call.form.is_some() {
-            builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-        }
-        let request = builder.body(Full::new(Bytes::from(body))).map_err(|e| {
-            ApiError::internal(format!("Could not build a request to splunkd: {e}"))
-        })?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| self.failure(&e))?;
+        let build = || {
+            let mut builder = hyper::Request::builder()
+                .method(call.method.clone())
+                .uri(&uri)
+                .header(AUTHORIZATION, auth.clone());
+            if call.form.is_some() {
+                builder = builder.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+            }
+            builder
+                .body(Full::new(Bytes::from(body.clone())))
+                .map_err(|e| {
+                    ApiError::internal(format!("Could not build a request to splunkd: {e}"))
+                })
+        };
+        let response = match self.client.request(build()?).await {
+            Ok(r) => r,
+            // A pooled connection splunkd closed while the request was on its way: a read is
+            // sent once more, on a fresh connection. hyper itself retries only requests that
+            // were not written yet.
+            Err(e) if call.method == Method::GET && is_closed_under_us(&e) => self
+                .client
+                .request(build()?)
+                .await
+                .map_err(|e| self.failure(&e))?,
+            Err(e) => return Err(self.failure(&e)),
+        };
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), MAX_BODY)
             .collect()
@@ -282,6 +315,30 @@ fn path_only(path_and_query: &str) -> &str {
     path_and_query.split('?').next().unwrap_or(path_and_query)
 }
 
+/// Whether a call failed because the connection it was sent on was closed by the peer before
+/// an answer came (a reused idle connection), not because splunkd could not be reached.
+fn is_closed_under_us(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(h) = cause.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled();
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +458,83 @@ mod tests {
             .block_on(t.send(call(Some(Secret::new("k")))))
             .unwrap_err();
         assert!(e.message.contains("cannot be reached"), "{}", e.message);
+    }
+
+    /// A server that answers the first request of its first connection with keep-alive,
+    /// then closes that connection when the next request arrives on it (as a peer closing an
+    /// idle connection at that moment does); later connections are answered normally.
+    fn closing_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for (n, conn) in listener.incoming().enumerate() {
+                let Ok(mut conn) = conn else { return };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut answered = 0;
+                    loop {
+                        // Read one request head (GETs have no body).
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        if n == 0 && answered == 1 {
+                            return; // closes without an answer
+                        }
+                        let body = "{}";
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        answered += 1;
+                    }
+                });
+            }
+        });
+        (url, connections)
+    }
+
+    #[test]
+    fn a_read_on_a_connection_closed_under_it_is_sent_again() {
+        let (url, connections) = closing_server();
+        let config = SplunkdConfig {
+            rest_uri: url,
+            token: Some(Secret::new("tok")),
+            app: "a".into(),
+            ca_file: None,
+            timeout: Duration::from_secs(2),
+        };
+        let tls = trust::client_config(None).unwrap();
+        let pool = pool(tls, config.timeout);
+        let get = || RestCall {
+            method: Method::GET,
+            path_and_query: "/services/server/info".into(),
+            form: None,
+            as_caller: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let t = HyperTransport::on_pool(&config, pool.clone()).unwrap();
+            assert_eq!(t.send(get()).await.unwrap().status, 200);
+            // The next request of another transport goes out on the pooled connection, which
+            // the server closes: it is sent again on a new one.
+            let t = HyperTransport::on_pool(&config, pool).unwrap();
+            assert_eq!(t.send(get()).await.unwrap().status, 200);
+        });
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }
