@@ -32,16 +32,20 @@ echo
 echo "== unpinned"
 "$bin/bench-driver" "${args[@]}"
 
-# Deployment records through a release splunkd-dev: REST calls per GET container_data request
-# (counted in splunkd_access.log) for 10 and 200 records, and requests per second with
-# concurrent clients. Environment: BENCH_RECORDS (10,200), BENCH_CLIENTS (4), BENCH_SECONDS (5).
+# Deployment records through a release splunkd-dev, over HTTP and over HTTPS: REST calls and
+# new connections per GET container_data and GET start_container request once the drivers are
+# warm (counted in splunkd_access.log and splunkd.log) for 20 and 200 records, and latency
+# with concurrent clients. Environment: BENCH_RECORDS (20,200), BENCH_CLIENTS (4),
+# BENCH_SECONDS (5).
 cargo build --release --bin splunkd-dev --bin bench-records
 echo
 echo "== records: GET /services/mltk/container_data through splunkd-dev"
-"$bin/bench-records" --splunkd-dev "$bin/splunkd-dev" \
-  --records "${BENCH_RECORDS:-10,200}" \
-  --clients "${BENCH_CLIENTS:-4}" \
-  --seconds "${BENCH_SECONDS:-5}"
+for front in "" --tls; do
+  "$bin/bench-records" --splunkd-dev "$bin/splunkd-dev" \
+    --records "${BENCH_RECORDS:-20,200}" \
+    --clients "${BENCH_CLIENTS:-4}" \
+    --seconds "${BENCH_SECONDS:-5}" $front
+done
 
 # The Docker runtime against the local engine (benches/docker.rs; skips with a message when the
 # engine does not answer): start_container reply against Docker's own create+start,

@@ -24,18 +24,24 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: bench-records [--splunkd-dev PATH] [--records N,N...] [--clients N] [--seconds S] [--count-requests N]
-Measures GET /services/mltk/container_data?output_mode=json through splunkd-dev.
+const USAGE: &str = "usage: bench-records [--splunkd-dev PATH] [--records N,N...] [--clients N] [--seconds S] [--count-requests N] [--tls]
+Measures GET /services/mltk/container_data and GET /services/mltk/start_container (output_mode=json)
+through splunkd-dev.
   --splunkd-dev PATH   the splunkd-dev binary (default: next to this one; release build expected)
-  --records N,N...     record counts to measure (default 10,200)
+  --records N,N...     record counts to measure (default 20,200)
+  --tls                splunkd-dev serves HTTPS (the drivers then call it over TLS too)
   --clients N          concurrent clients for the throughput run (default 4)
   --seconds S          length of the throughput run (default 5)
   --count-requests N   sequential requests over which REST calls are counted (default 50)";
 
 const ADMIN_PASSWORD: &str = "bench-Admin-Pw1";
-const PATH: &str = "/services/mltk/container_data?output_mode=json";
+/// The polled reads, measured one after the other.
+const PATHS: [&str; 2] = [
+    "/services/mltk/container_data?output_mode=json",
+    "/services/mltk/start_container?output_mode=json",
+];
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 struct Options {
     splunkd_dev: PathBuf,
@@ -43,6 +49,7 @@ struct Options {
     clients: usize,
     seconds: u64,
     count_requests: usize,
+    tls: bool,
 }
 
 fn main() -> ExitCode {
@@ -77,10 +84,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let here = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
     let mut o = Options {
         splunkd_dev: here.with_file_name("splunkd-dev"),
-        records: vec![10, 200],
+        records: vec![20, 200],
         clients: 4,
         seconds: 5,
         count_requests: 50,
+        tls: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -98,6 +106,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--clients" => o.clients = number(value()?)?,
             "--seconds" => o.seconds = number(value()?)? as u64,
             "--count-requests" => o.count_requests = number(value()?)?,
+            "--tls" => o.tls = true,
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -113,7 +122,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(program: &Path, tag: &str, pool: usize) -> Result<Server, String> {
+    fn start(program: &Path, tag: &str, pool: usize, tls: bool) -> Result<Server, String> {
         let home =
             std::env::temp_dir().join(format!("dsdl-bench-records-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
@@ -122,6 +131,7 @@ impl Server {
             .arg(&home)
             .args(["--port", "0", "--admin-password", ADMIN_PASSWORD])
             .args(["--pool", &pool.to_string()])
+            .args(if tls { &["--tls"][..] } else { &[][..] })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -148,12 +158,21 @@ impl Server {
         Ok(server)
     }
 
-    /// Conf calls the drivers made so far, from splunkd_access.log.
-    fn driver_conf_calls(&self) -> usize {
+    /// REST calls the drivers made so far with the system token, from splunkd_access.log.
+    fn driver_calls(&self) -> usize {
         std::fs::read_to_string(self.home.join("var/log/splunk/splunkd_access.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains(" splunk-system-user ") && l.contains("/configs/conf-"))
+            .filter(|l| l.contains(" splunk-system-user "))
+            .count()
+    }
+
+    /// Connections splunkd-dev accepted so far, from splunkd.log.
+    fn connections(&self) -> usize {
+        std::fs::read_to_string(self.home.join("var/log/splunk/splunkd.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("accepted connection from"))
             .count()
     }
 }
@@ -198,19 +217,32 @@ async fn send(
     Ok((status, body))
 }
 
-/// The figures for one record count.
+/// The figures for one record count and path.
 struct Figures {
     records: usize,
+    path: &'static str,
     calls_per_request: f64,
+    connections_per_request: f64,
     requests: usize,
     elapsed: Duration,
     median: Duration,
     p99: Duration,
 }
 
-async fn measure(o: &Options, records: usize) -> Result<Figures, String> {
-    let server = Server::start(&o.splunkd_dev, &records.to_string(), o.clients)?;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+/// A keep-alive client for splunkd-dev, over TLS (its certificate accepted as is) when asked.
+fn http_client() -> Result<HttpClient, String> {
+    let config = dsdl_handler::tls::client_config(dsdl_handler::tls::Verify::AcceptAny, None)?;
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+async fn measure(o: &Options, records: usize) -> Result<Vec<Figures>, String> {
+    let server = Server::start(&o.splunkd_dev, &records.to_string(), o.clients, o.tls)?;
+    let client = http_client()?;
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"))
@@ -237,7 +269,7 @@ async fn measure(o: &Options, records: usize) -> Result<Figures, String> {
             ));
         }
     }
-    let url = format!("{}{PATH}", server.url);
+    let url = format!("{}{}", server.url, PATHS[0]);
 
     // The reply holds every record (and [__dev__]): the benchmark measures the real thing.
     let (status, body) = send(&client, &auth, Method::GET, &url, None).await?;
@@ -250,16 +282,46 @@ async fn measure(o: &Options, records: usize) -> Result<Figures, String> {
         ));
     }
 
-    // REST calls per request, counted from the access log over sequential requests.
-    let before = server.driver_conf_calls();
-    for _ in 0..o.count_requests {
-        let (status, _) = send(&client, &auth, Method::GET, &url, None).await?;
+    let mut figures = Vec::new();
+    for path in PATHS {
+        figures.push(measure_path(o, &server, &client, &auth, records, path).await?);
+    }
+    Ok(figures)
+}
+
+/// One path on a seeded server: calls and connections per request over sequential requests
+/// once every driver of the pool is warm, then latency under concurrent clients.
+async fn measure_path(
+    o: &Options,
+    server: &Server,
+    client: &HttpClient,
+    auth: &str,
+    records: usize,
+    path: &'static str,
+) -> Result<Figures, String> {
+    let url = format!("{}{path}", server.url);
+    // Warm-up: concurrent requests reach every driver of the pool.
+    let warm: Vec<_> = (0..o.clients * 3)
+        .map(|_| send(client, auth, Method::GET, &url, None))
+        .collect();
+    for r in futures_util::future::join_all(warm).await {
+        let (status, _) = r?;
         if status != StatusCode::OK {
-            return Err(format!("container_data answered {status}"));
+            return Err(format!("{path} answered {status}"));
         }
     }
-    let calls = server.driver_conf_calls() - before;
-    let calls_per_request = calls as f64 / o.count_requests as f64;
+    // REST calls and new connections per request, over sequential requests (the bench's
+    // own client keeps its connection, so new ones are the drivers').
+    let (calls_before, conns_before) = (server.driver_calls(), server.connections());
+    for _ in 0..o.count_requests {
+        let (status, _) = send(client, auth, Method::GET, &url, None).await?;
+        if status != StatusCode::OK {
+            return Err(format!("{path} answered {status}"));
+        }
+    }
+    let per = |n: usize| n as f64 / o.count_requests as f64;
+    let calls_per_request = per(server.driver_calls() - calls_before);
+    let connections_per_request = per(server.connections() - conns_before);
 
     // Throughput: `clients` concurrent loops for `seconds`.
     let samples: Rc<RefCell<Vec<Duration>>> = Rc::default();
@@ -268,7 +330,7 @@ async fn measure(o: &Options, records: usize) -> Result<Figures, String> {
     let deadline = started + Duration::from_secs(o.seconds);
     let local = tokio::task::LocalSet::new();
     for _ in 0..o.clients {
-        let (client, auth, url) = (client.clone(), auth.clone(), url.clone());
+        let (client, auth, url) = (client.clone(), auth.to_string(), url.clone());
         let (samples, failures) = (samples.clone(), failures.clone());
         local.spawn_local(async move {
             while Instant::now() < deadline {
@@ -293,7 +355,9 @@ async fn measure(o: &Options, records: usize) -> Result<Figures, String> {
     samples.sort();
     Ok(Figures {
         records,
+        path,
         calls_per_request,
+        connections_per_request,
         requests: samples.len(),
         elapsed,
         median: percentile(&samples, 50.0),
@@ -322,29 +386,47 @@ async fn run(o: &Options) -> Result<(), String> {
         ));
     }
     println!(
-        "GET {PATH} through splunkd-dev ({}): {} concurrent clients for {} s, driver pool {}; \
-         REST calls counted over {} sequential requests",
+        "GET container_data and start_container through splunkd-dev ({}, {}): {} concurrent \
+         clients for {} s, driver pool {}; calls and new connections counted over {} \
+         sequential requests after warm-up",
         o.splunkd_dev.display(),
+        if o.tls { "HTTPS" } else { "HTTP" },
         o.clients,
         o.seconds,
         o.clients,
         o.count_requests
     );
     println!(
-        "{:>8} {:>20} {:>10} {:>10} {:>11} {:>11}",
-        "records", "REST calls/request", "requests", "req/s", "median", "p99"
+        "{:>8} {:>16} {:>14} {:>16} {:>9} {:>9} {:>10} {:>10}",
+        "records",
+        "endpoint",
+        "calls/request",
+        "new conns/req",
+        "requests",
+        "req/s",
+        "median",
+        "p99"
     );
     for &n in &o.records {
-        let f = measure(o, n).await?;
-        println!(
-            "{:>8} {:>20.2} {:>10} {:>10.1} {:>11} {:>11}",
-            f.records,
-            f.calls_per_request,
-            f.requests,
-            f.requests as f64 / f.elapsed.as_secs_f64(),
-            ms(f.median),
-            ms(f.p99)
-        );
+        for f in measure(o, n).await? {
+            let endpoint = f
+                .path
+                .trim_start_matches("/services/mltk/")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            println!(
+                "{:>8} {:>16} {:>14.2} {:>16.2} {:>9} {:>9.1} {:>10} {:>10}",
+                f.records,
+                endpoint,
+                f.calls_per_request,
+                f.connections_per_request,
+                f.requests,
+                f.requests as f64 / f.elapsed.as_secs_f64(),
+                ms(f.median),
+                ms(f.p99)
+            );
+        }
     }
     println!("budget: one splunkd REST call per conf read, never one per stanza");
     Ok(())
