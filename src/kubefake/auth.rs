@@ -1,6 +1,6 @@
 //! Who is calling, checked for real, in the order a kube-apiserver tries its authenticators:
-//! a client certificate the fake's client CA signed (user = its subject CN; rustls has
-//! verified the chain during the handshake), then the `Authorization` header: a bearer token
+//! a client certificate the fake's CA signed (user = its subject CN; the chain was checked
+//! after the handshake by [`super::pki::Pki::verify_client`]), then the `Authorization` header: a bearer token
 //! from the token table, an EKS token ([`super::eks`]), or HTTP Basic from the user/password
 //! table. No credentials, or credentials nobody issued: 401. Pure.
 
@@ -30,17 +30,23 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The user of a request, or why it is refused (never containing a credential).
+/// The user of a request, or why it is refused (never containing a credential). `cert` is
+/// the client certificate's verdict when one was presented; a refused certificate is a 401
+/// unless the header authenticates (the first authenticator that succeeds wins).
 pub fn authenticate(
     creds: &Credentials,
     authorization: Option<&str>,
-    cert_user: Option<&str>,
+    cert: Option<&Result<String, String>>,
     now: SystemTime,
 ) -> Result<String, String> {
-    if let Some(user) = cert_user {
-        return Ok(user.to_string());
-    }
-    let header = authorization.ok_or("no credentials")?.trim();
+    let cert_refused = match cert {
+        Some(Ok(user)) => return Ok(user.clone()),
+        Some(Err(why)) => Some(why.clone()),
+        None => None,
+    };
+    let Some(header) = authorization.map(str::trim) else {
+        return Err(cert_refused.unwrap_or_else(|| "no credentials".into()));
+    };
     let (scheme, value) = header
         .split_once(' ')
         .ok_or("an Authorization header without a scheme")?;
@@ -93,7 +99,13 @@ mod tests {
     fn each_scheme_is_checked() {
         let c = creds();
         let now = SystemTime::now();
-        let auth = |h: Option<&str>, cert: Option<&str>| authenticate(&c, h, cert, now);
+        let auth = |h: Option<&str>, cert: Option<&str>| {
+            let cert = cert.map(|c| match c {
+                "refused" => Err("the client certificate is refused".to_string()),
+                user => Ok(user.to_string()),
+            });
+            authenticate(&c, h, cert.as_ref(), now)
+        };
         assert_eq!(auth(Some("Bearer tok-1"), None).unwrap(), "alice");
         assert!(auth(Some("Bearer tok-2"), None).is_err());
         let basic = |u: &str, p: &str| {
@@ -113,6 +125,11 @@ mod tests {
             "x509 first"
         );
         assert_eq!(auth(None, None).unwrap_err(), "no credentials");
+        assert!(auth(None, Some("refused")).unwrap_err().contains("refused"));
+        assert_eq!(
+            auth(Some("Bearer tok-1"), Some("refused")).unwrap(),
+            "alice"
+        );
         assert!(auth(Some("Digest x"), None).is_err());
         assert!(
             auth(Some("Bearer k8s-aws-v1.xx"), None)

@@ -200,6 +200,7 @@ impl KubeFake {
             .map_err(|e| format!("cannot start the fake's runtime: {e}"))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
+        let server_pki = pki.clone();
         let thread = std::thread::Builder::new()
             .name("kube-fake".into())
             .spawn(move || {
@@ -209,7 +210,7 @@ impl KubeFake {
                     };
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     tokio::select! {
-                        _ = server::serve(shared, listener, acceptor) => {}
+                        _ = server::serve(shared, server_pki, listener, acceptor) => {}
                         _ = stopped => {}
                     }
                 });

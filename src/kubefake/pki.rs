@@ -1,17 +1,72 @@
 //! The fake's throwaway PKI, made fresh at start with rcgen: one CA that signs the server's
 //! certificate (for 127.0.0.1 and localhost) and the client certificates tests ask for, and
-//! the rustls server configuration that asks for (but does not require) a client certificate
-//! chaining to that CA. Also the subject CN of a verified client certificate, read with a
+//! the rustls server configuration. Like kube-apiserver (`tls.RequestClientCert`), the
+//! handshake asks for a client certificate but accepts any (the client still proves it holds
+//! the key); the chain is checked against the CA afterwards ([`Pki::verify_client`]), so a
+//! certificate from another CA is a 401, not a failed handshake. Also the subject CN of a verified client certificate, read with a
 //! minimal DER walk (the one field needed does not justify an X.509 parser dependency).
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::sync::Arc;
+
+/// Asks for a client certificate and lets any through the handshake, with the handshake
+/// signatures checked by the CA's verifier; [`Pki::verify_client`] judges the chain.
+#[derive(Debug)]
+struct RequestCert(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for RequestCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
 
 /// The CA and the server's certificate.
 pub struct Pki {
     /// The CA certificate, PEM (what clients trust).
     pub ca_pem: String,
-    ca_der: CertificateDer<'static>,
+    verifier: Arc<dyn ClientCertVerifier>,
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
     server: (CertificateDer<'static>, Vec<u8>),
 }
@@ -37,6 +92,14 @@ impl Pki {
             .push(rcgen::DnType::CommonName, "kube-fake CA");
         let ca = params.self_signed(&ca_key).map_err(err)?;
         let issuer = rcgen::Issuer::new(params, ca_key);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).map_err(err)?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .map_err(err)?;
         let key = rcgen::KeyPair::generate().map_err(err)?;
         let mut server =
             rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
@@ -47,7 +110,7 @@ impl Pki {
         let server = server.signed_by(&key, &issuer).map_err(err)?;
         Ok(Pki {
             ca_pem: ca.pem(),
-            ca_der: ca.der().clone(),
+            verifier,
             issuer,
             server: (server.der().clone(), key.serialize_der()),
         })
@@ -68,28 +131,28 @@ impl Pki {
         Ok((cert.pem(), key.serialize_pem()))
     }
 
-    /// The server side of TLS: this certificate, HTTP/1.1, client certificates from the CA
-    /// accepted but optional (tokens and passwords come without one).
+    /// The server side of TLS: this certificate, HTTP/1.1, a client certificate asked for.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca_der.clone()).map_err(err)?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .allow_unauthenticated()
-        .build()
-        .map_err(err)?;
         let key = PrivateKeyDer::Pkcs8(self.server.1.clone().into());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(err)?
-            .with_client_cert_verifier(verifier)
+            .with_client_cert_verifier(Arc::new(RequestCert(self.verifier.clone())))
             .with_single_cert(vec![self.server.0.clone()], key)
             .map_err(err)?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// The user (subject CN) of a client certificate chain presented in the handshake, or
+    /// why it is refused (not the CA's, expired, not for client auth, no CN).
+    pub fn verify_client(&self, chain: &[CertificateDer<'_>]) -> Result<String, String> {
+        let (leaf, intermediates) = chain.split_first().ok_or("no client certificate")?;
+        self.verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map_err(|e| format!("the client certificate is refused: {e}"))?;
+        subject_cn(leaf).ok_or_else(|| "the client certificate has no subject CN".to_string())
     }
 }
 
@@ -168,6 +231,18 @@ mod tests {
         let ca = CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap();
         assert_eq!(subject_cn(&ca).as_deref(), Some("kube-fake CA"));
         assert!(pki.server_config().is_ok());
+        assert_eq!(
+            pki.verify_client(std::slice::from_ref(&der)).unwrap(),
+            "alice"
+        );
+        let other = Pki::generate().unwrap();
+        let (stranger, _) = other.client_cert("alice").unwrap();
+        let stranger = CertificateDer::from_pem_slice(stranger.as_bytes()).unwrap();
+        assert!(
+            pki.verify_client(&[stranger])
+                .unwrap_err()
+                .contains("refused")
+        );
         assert_eq!(subject_cn(b"\x30\x03\x02"), None);
         assert_eq!(subject_cn(&der[..der.len() / 2]), None);
     }

@@ -1,5 +1,5 @@
-//! The HTTPS front: accepts TLS connections on loopback, takes the client certificate's CN
-//! when one was presented, and answers each request in order: an injected failure, else
+//! The HTTPS front: accepts TLS connections on loopback, checks the client certificate when
+//! one was presented, and answers each request in order: an injected failure, else
 //! authentication (401), else the route (which authorises and serves). Every request is
 //! recorded (method, path, user or why it was refused, status) for the tests to inspect;
 //! no credential is ever recorded.
@@ -7,7 +7,7 @@
 use super::auth::{self, Credentials};
 use super::authz::Rule;
 use super::faults::Faults;
-use super::pki::subject_cn;
+use super::pki::Pki;
 use super::protobuf;
 use super::routes::{self, Context};
 use super::status::{self, Reply};
@@ -68,7 +68,12 @@ impl State {
 }
 
 /// Serves `listener` until the task is dropped.
-pub async fn serve(state: Arc<State>, listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) {
+pub async fn serve(
+    state: Arc<State>,
+    pki: Arc<Pki>,
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
     loop {
         let Ok((tcp, _peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -77,22 +82,22 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, acceptor: tokio_rus
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let acceptor = acceptor.clone();
+        let pki = pki.clone();
         tokio::spawn(async move {
             let Ok(Ok(tls)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
             else {
                 return;
             };
-            let cert_user = tls
+            let cert = tls
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| subject_cn(leaf));
+                .map(|chain| pki.verify_client(chain));
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
-                let cert_user = cert_user.clone();
-                async move { Ok::<_, Infallible>(answer(&state, req, cert_user.as_deref()).await) }
+                let cert = cert.clone();
+                async move { Ok::<_, Infallible>(answer(&state, req, cert.as_ref()).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
@@ -105,7 +110,7 @@ pub async fn serve(state: Arc<State>, listener: TcpListener, acceptor: tokio_rus
 async fn answer(
     state: &State,
     req: Request<Incoming>,
-    cert_user: Option<&str>,
+    cert: Option<&Result<String, String>>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
@@ -131,7 +136,7 @@ async fn answer(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let user = match state.credentials.lock() {
-        Ok(creds) => auth::authenticate(&creds, authorization, cert_user, SystemTime::now()),
+        Ok(creds) => auth::authenticate(&creds, authorization, cert, SystemTime::now()),
         Err(_) => Err("the credential table is unusable".to_string()),
     };
     let reply = match user {
