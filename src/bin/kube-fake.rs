@@ -92,7 +92,11 @@ fn main() -> ExitCode {
     ];
     for (path, text, what) in writes {
         let Some(path) = path else { continue };
-        if let Err(e) = dsdl_handler::conffile::write_atomic(&path, text.as_bytes(), 0o600) {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let written = parent
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| dsdl_handler::conffile::write_atomic(&path, text.as_bytes(), 0o600));
+        if let Err(e) = written {
             eprintln!("kube-fake: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }
