@@ -33,7 +33,9 @@ fi
 python_need=()
 python3 -c 'import splunksecrets' 2>/dev/null || python_need+=(splunksecrets)
 python3 -c 'import splunklib.client' 2>/dev/null || python_need+=(splunk-sdk)
-python3 -c 'import kubernetes.client' 2>/dev/null || python_need+=(kubernetes)
+# The newest kubernetes release wants python-dateutil 3, which botocore (the EKS golden script's
+# reference) refuses: ask for both so pip picks a kubernetes that leaves botocore working.
+python3 -c 'import kubernetes.client' 2>/dev/null || python_need+=(kubernetes 'python-dateutil<3')
 if [ ${#python_need[@]} -gt 0 ]; then
   echo "installing Python packages: ${python_need[*]}"
   python3 -m pip install -q "${python_need[@]}" ||
