@@ -8,8 +8,8 @@ use super::eks::{self, EksAccount};
 use base64::Engine;
 use std::time::SystemTime;
 
-/// Every credential the fake accepts.
-#[derive(Debug, Clone, Default)]
+/// Every credential the fake accepts. `Debug` shows users, never tokens or passwords.
+#[derive(Clone, Default)]
 pub struct Credentials {
     /// Bearer token → user.
     pub tokens: Vec<(String, String)>,
@@ -19,6 +19,19 @@ pub struct Credentials {
     pub eks_cluster: String,
     /// AWS identities allowed to present EKS tokens.
     pub eks_accounts: Vec<EksAccount>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token_users: Vec<&str> = self.tokens.iter().map(|(_, u)| u.as_str()).collect();
+        let basic_users: Vec<&str> = self.passwords.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("Credentials")
+            .field("token_users", &token_users)
+            .field("basic_users", &basic_users)
+            .field("eks_cluster", &self.eks_cluster)
+            .field("eks_accounts", &self.eks_accounts)
+            .finish()
+    }
 }
 
 /// Compares secrets without an early exit.

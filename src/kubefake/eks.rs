@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 /// An AWS identity the fake knows: its key pair and the Kubernetes user it maps to (what
-/// the `aws-auth` ConfigMap does on EKS).
-#[derive(Debug, Clone)]
+/// the `aws-auth` ConfigMap does on EKS). `Debug` leaves the secret out.
+#[derive(Clone)]
 pub struct EksAccount {
     /// The access key id (`AKID...`).
     pub access_key_id: String,
@@ -25,6 +25,15 @@ pub struct EksAccount {
     pub secret_access_key: String,
     /// The Kubernetes user name it is mapped to.
     pub user: String,
+}
+
+impl std::fmt::Debug for EksAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EksAccount")
+            .field("access_key_id", &self.access_key_id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The longest token aws-iam-authenticator accepts.
@@ -202,6 +211,10 @@ mod tests {
     fn accepts_a_fresh_token_and_refuses_the_rest() {
         let now = SystemTime::now();
         let accounts = [account()];
+        assert!(
+            !format!("{accounts:?}").contains("EXAMPLEKEY"),
+            "Debug hides the secret"
+        );
         let good = token(CLUSTER, &account().secret_access_key, now);
         assert_eq!(verify(&good, CLUSTER, &accounts, now).unwrap(), "eks-admin");
         let err = |t: &str, at: SystemTime| verify(t, CLUSTER, &accounts, at).unwrap_err();

@@ -47,8 +47,8 @@ pub struct NodeSpec {
     pub gpus: u32,
 }
 
-/// What the fake starts with.
-#[derive(Debug, Clone)]
+/// What the fake starts with. `Debug` leaves the credentials out.
+#[derive(Clone)]
 pub struct Options {
     /// Bearer token → user.
     pub tokens: Vec<(String, String)>,
@@ -68,6 +68,19 @@ pub struct Options {
     pub git_version: String,
     /// The loopback port; 0: any free one.
     pub port: u16,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("eks_cluster", &self.eks_cluster)
+            .field("rules", &self.rules)
+            .field("namespaces", &self.namespaces)
+            .field("nodes", &self.nodes)
+            .field("git_version", &self.git_version)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Options {
