@@ -185,33 +185,34 @@ fn kubectl_and_the_python_client_work_against_the_fake() {
     let dir = workdir();
     let (cert, key) = fake.client_cert("carol").unwrap();
     let ca = fake.ca_pem.clone();
-    let configs = [
-        ("token", "alice", KubeUser::Token(TOKEN.into())),
+    // Each user's credentials, made when its turn comes (the EKS token is good for 60 s).
+    type Creds = Box<dyn Fn() -> KubeUser>;
+    let configs: [(&str, &str, Creds); 4] = [
+        ("token", "alice", Box::new(|| KubeUser::Token(TOKEN.into()))),
         (
             "basic",
             "bob",
-            KubeUser::Basic {
+            Box::new(|| KubeUser::Basic {
                 user: "bob".into(),
                 password: PASSWORD.into(),
-            },
+            }),
         ),
         (
             "cert",
             "carol",
-            KubeUser::Cert {
-                cert_pem: cert,
-                key_pem: key,
-            },
+            Box::new(move || KubeUser::Cert {
+                cert_pem: cert.clone(),
+                key_pem: key.clone(),
+            }),
         ),
         (
             "eks",
             "eks-user",
-            // Minted now; well within its 60 s for both clients' calls.
-            KubeUser::Token(eks_token(AWS_SECRET, SystemTime::now())),
+            Box::new(|| KubeUser::Token(eks_token(AWS_SECRET, SystemTime::now()))),
         ),
     ];
     for (name, user, creds) in configs {
-        let config = kubeconfig(&dir, name, &fake, &ca, creds);
+        let config = kubeconfig(&dir, name, &fake, &ca, creds());
         let before = fake.requests().len();
 
         let version: Value =
