@@ -7,7 +7,9 @@
 # - curl (the end-to-end tests drive splunkd-dev with it) and taskset (benchmarks);
 # - a Docker engine at /var/run/docker.sock (scripts/start-docker.sh installs and starts one);
 # - Python packages for cross-checks against code nobody here wrote: splunksecrets (Splunk's
-#   $7$ secret format) and splunk-sdk (splunklib, Splunk's own Python SDK as a client).
+#   $7$ secret format), splunk-sdk (splunklib, Splunk's own Python SDK as a client) and
+#   kubernetes (the official Kubernetes Python client, against the fake API server);
+# - kubectl (Debian's kubernetes-client), the other client the fake API server is checked with.
 # Set DSDL_SKIP_DOCKER_TESTS=1 to run without Docker on purpose (those tests then say so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ need=()
 command -v curl >/dev/null || need+=(curl)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v kubectl >/dev/null || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -30,6 +33,9 @@ fi
 python_need=()
 python3 -c 'import splunksecrets' 2>/dev/null || python_need+=(splunksecrets)
 python3 -c 'import splunklib.client' 2>/dev/null || python_need+=(splunk-sdk)
+# The newest kubernetes release wants python-dateutil 3, which botocore (the EKS golden script's
+# reference) refuses: ask for both so pip picks a kubernetes that leaves botocore working.
+python3 -c 'import kubernetes.client' 2>/dev/null || python_need+=(kubernetes 'python-dateutil<3')
 if [ ${#python_need[@]} -gt 0 ]; then
   echo "installing Python packages: ${python_need[*]}"
   python3 -m pip install -q "${python_need[@]}" ||

@@ -5,7 +5,8 @@
 //! ([`protocol::request`]), [`router`] picks the endpoint, [`authz`] checks the caller's
 //! capability for mutating calls, [`endpoints`] do the work, and the reply
 //! ([`protocol::reply`]) goes back in the same framing. `splunkd-dev` ([`devserver`]) is the
-//! local stand-in for splunkd.
+//! local stand-in for splunkd, and `kube-fake` ([`kubefake`]) the tests' stand-in for a
+//! Kubernetes API server.
 
 // Every public item says why it exists; CI's clippy run (`-D warnings`) enforces it.
 #![warn(missing_docs)]
@@ -21,6 +22,8 @@ pub mod devserver;
 pub mod driver;
 pub mod endpoints;
 pub mod error;
+#[cfg(feature = "runtimes")]
+pub mod kubefake;
 pub mod log;
 pub mod model;
 pub mod names;

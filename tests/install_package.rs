@@ -91,6 +91,8 @@ fn the_unpacked_package_serves_every_endpoint() {
         "restmap.conf",
         "local/",
         "bin/package",
+        "bin/splunkd-dev",
+        "bin/kube-fake",
         "Cargo.toml",
         "src/",
     ] {

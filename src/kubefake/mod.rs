@@ -1,0 +1,293 @@
+//! kube-fake: a stateful fake Kubernetes API server for the tests, since no real cluster can
+//! run here. It serves HTTPS on loopback with a throwaway CA, checks bearer, Basic,
+//! client-certificate and EKS credentials for real, authorises every request against a
+//! configurable rule list (and answers `SelfSubjectAccessReview`s from it), keeps objects in
+//! a generic store, reports errors as `Status` objects, and fails on demand. Real clients
+//! (kube, kubectl, the Python client) talk to it unchanged.
+//!
+//! Module map: [`server`] (connections, the order of checks) → [`faults`] (injected
+//! failures), [`auth`] with [`eks`] (who is calling), [`routes`] (path → route, answers) with
+//! [`authz`] (rules, reviews) and [`protobuf`] (kubectl's request bodies), [`resources`] (the type table behind discovery and routing),
+//! [`store`] and [`selector`] (objects, label selectors), [`status`] (answers and errors);
+//! [`pki`] (certificates, TLS), [`kubeconfig`] (for kubectl and the Python client).
+//!
+//! Growing it (Deployments, Services, Pods, logs, server-side apply): add the types to
+//! [`resources::TYPES`], their verbs to [`routes::handle`], and their behaviour (status that
+//! moves, logs) in modules of their own next to the store.
+
+pub mod auth;
+pub mod authz;
+pub mod eks;
+pub mod faults;
+pub mod kubeconfig;
+pub mod pki;
+pub mod protobuf;
+pub mod resources;
+pub mod routes;
+pub mod selector;
+pub mod server;
+pub mod status;
+pub mod store;
+
+use authz::Rule;
+use eks::EksAccount;
+use faults::FaultKind;
+use kubeconfig::KubeUser;
+use serde_json::{Value, json};
+use server::{Seen, State};
+use std::sync::{Arc, Mutex};
+use store::Store;
+
+/// A node the fake reports, with how many `nvidia.com/gpu` it can allocate.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// The node name.
+    pub name: String,
+    /// Allocatable GPUs; 0: the resource is not advertised at all.
+    pub gpus: u32,
+}
+
+/// What the fake starts with. `Debug` leaves the credentials out.
+#[derive(Clone)]
+pub struct Options {
+    /// Bearer token → user.
+    pub tokens: Vec<(String, String)>,
+    /// Basic user → password.
+    pub passwords: Vec<(String, String)>,
+    /// The EKS cluster name tokens must be bound to.
+    pub eks_cluster: String,
+    /// AWS identities allowed to present EKS tokens.
+    pub eks_accounts: Vec<EksAccount>,
+    /// Who may do what.
+    pub rules: Vec<Rule>,
+    /// Namespaces that exist.
+    pub namespaces: Vec<String>,
+    /// Nodes.
+    pub nodes: Vec<NodeSpec>,
+    /// `gitVersion` of `/version` (`v<major>.<minor>.<patch>`).
+    pub git_version: String,
+    /// The loopback port; 0: any free one.
+    pub port: u16,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("eks_cluster", &self.eks_cluster)
+            .field("rules", &self.rules)
+            .field("namespaces", &self.namespaces)
+            .field("nodes", &self.nodes)
+            .field("git_version", &self.git_version)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            tokens: Vec::new(),
+            passwords: Vec::new(),
+            eks_cluster: "kube-fake".into(),
+            eks_accounts: Vec::new(),
+            rules: Vec::new(),
+            namespaces: vec!["default".into(), "kube-system".into()],
+            nodes: vec![NodeSpec {
+                name: "node-1".into(),
+                gpus: 0,
+            }],
+            // The API version the project pins (k8s-openapi's v1_33).
+            git_version: "v1.33.0".into(),
+            port: 0,
+        }
+    }
+}
+
+/// The `/version` document for `git_version`.
+fn version(git_version: &str) -> Value {
+    let mut parts = git_version.trim_start_matches('v').split('.');
+    let major = parts.next().unwrap_or("1");
+    let minor = parts.next().unwrap_or("0");
+    json!({
+        "major": major,
+        "minor": minor,
+        "gitVersion": git_version,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.24.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+/// A node object as the kubelet reports it.
+fn node(spec: &NodeSpec) -> Value {
+    let mut resources = json!({"cpu": "4", "memory": "16Gi", "pods": "110"});
+    if spec.gpus > 0 {
+        resources["nvidia.com/gpu"] = json!(spec.gpus.to_string());
+    }
+    json!({
+        "metadata": {"name": spec.name, "labels": {
+            "kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux",
+        }},
+        "status": {
+            "capacity": resources,
+            "allocatable": resources,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        },
+    })
+}
+
+/// The store the options describe.
+fn seed(options: &Options) -> Result<Store, String> {
+    let mut store = Store::default();
+    let types = |plural| resources::find("", "v1", plural).ok_or("a core type is missing");
+    let (ns_type, node_type) = (types("namespaces")?, types("nodes")?);
+    for ns in &options.namespaces {
+        store
+            .create(ns_type, "", json!({"metadata": {"name": ns}}))
+            .map_err(|e| format!("namespace {ns}: {}", e.body["message"]))?;
+    }
+    for n in &options.nodes {
+        store
+            .create(node_type, "", node(n))
+            .map_err(|e| format!("node {}: {}", n.name, e.body["message"]))?;
+    }
+    Ok(store)
+}
+
+/// A running fake; dropping it stops the server (and ends every connection).
+pub struct KubeFake {
+    /// `https://127.0.0.1:<port>`.
+    pub url: String,
+    /// The CA that signed the server's certificate, PEM.
+    pub ca_pem: String,
+    state: Arc<State>,
+    pki: Arc<pki::Pki>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for KubeFake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeFake")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeFake {
+    /// Starts the fake on its own thread (usable from sync and async tests alike); it is
+    /// listening when this returns.
+    pub fn start(options: Options) -> Result<KubeFake, String> {
+        let pki = Arc::new(pki::Pki::generate()?);
+        let tls = pki.server_config()?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", options.port))
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot listen: {e}"))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen: {e}"))?
+            .to_string();
+        let state = Arc::new(State {
+            store: Mutex::new(seed(&options)?),
+            rules: Mutex::new(options.rules.clone()),
+            credentials: Mutex::new(auth::Credentials {
+                tokens: options.tokens.clone(),
+                passwords: options.passwords.clone(),
+                eks_cluster: options.eks_cluster.clone(),
+                eks_accounts: options.eks_accounts.clone(),
+            }),
+            faults: faults::Faults::default(),
+            version: version(&options.git_version),
+            address: address.clone(),
+            seen: Mutex::new(Vec::new()),
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the fake's runtime: {e}"))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = state.clone();
+        let server_pki = pki.clone();
+        let thread = std::thread::Builder::new()
+            .name("kube-fake".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    tokio::select! {
+                        _ = server::serve(shared, server_pki, listener, acceptor) => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .map_err(|e| format!("cannot start the fake's thread: {e}"))?;
+        Ok(KubeFake {
+            url: format!("https://{address}"),
+            ca_pem: pki.ca_pem.clone(),
+            state,
+            pki,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// A client certificate (and key), PEM, that authenticates as `user`.
+    pub fn client_cert(&self, user: &str) -> Result<(String, String), String> {
+        self.pki.client_cert(user)
+    }
+
+    /// Makes the next `count` requests (under `path_prefix`, when given) fail with `kind`.
+    pub fn inject(&self, kind: FaultKind, count: usize, path_prefix: Option<&str>) {
+        self.state.faults.inject(kind, count, path_prefix);
+    }
+
+    /// Disarms every injected failure.
+    pub fn clear_faults(&self) {
+        self.state.faults.clear();
+    }
+
+    /// Replaces the permission rules.
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        if let Ok(mut r) = self.state.rules.lock() {
+            *r = rules;
+        }
+    }
+
+    /// Runs `f` on the store (to seed or inspect objects).
+    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
+        self.state.store.lock().ok().map(|mut s| f(&mut s))
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.state
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// A kubeconfig for this server as `user`, in `namespace`.
+    pub fn kubeconfig(&self, user: &KubeUser, namespace: &str) -> String {
+        kubeconfig::render(&self.url, &self.ca_pem, user, namespace)
+    }
+}
+
+impl Drop for KubeFake {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Drives the fake Kubernetes API server with the official Python client (PyPI `kubernetes`),
+a client nobody in this repository wrote. Called by tests/kube_fake_clients.rs.
+
+usage: kube_fake_drive.py ok KUBECONFIG NAMESPACE
+         version, namespaces (list and get), nodes with their nvidia.com/gpu, and two
+         SelfSubjectAccessReviews (create deployments: allowed; delete: denied)
+       kube_fake_drive.py error KUBECONFIG NAMESPACE
+         reads the namespace and reports the error the client raised (or that it succeeded)
+
+Prints one JSON object on stdout.
+"""
+
+import json
+import sys
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+
+def api_client(kubeconfig):
+    # The client's own kubeconfig loader: bearer tokens, Basic (username/password) and
+    # client certificates, with the cluster's CA.
+    return config.new_client_from_config(config_file=kubeconfig)
+
+
+def can_i(authz, verb, namespace):
+    review = client.V1SelfSubjectAccessReview(
+        spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(
+                namespace=namespace, verb=verb, group="apps", resource="deployments"
+            )
+        )
+    )
+    return authz.create_self_subject_access_review(review).status.allowed
+
+
+def ok(kubeconfig, namespace):
+    api = api_client(kubeconfig)
+    core = client.CoreV1Api(api)
+    authz = client.AuthorizationV1Api(api)
+    nodes = core.list_node().items
+    return {
+        "version": client.VersionApi(api).get_code().git_version,
+        "namespaces": [n.metadata.name for n in core.list_namespace().items],
+        "phase": core.read_namespace(namespace).status.phase,
+        "gpus": {
+            n.metadata.name: (n.status.allocatable or {}).get("nvidia.com/gpu") for n in nodes
+        },
+        "can_create": can_i(authz, "create", namespace),
+        "can_delete": can_i(authz, "delete", namespace),
+    }
+
+
+def error(kubeconfig, namespace):
+    core = client.CoreV1Api(api_client(kubeconfig))
+    try:
+        core.read_namespace(namespace)
+    except ApiException as e:
+        body = json.loads(e.body) if e.body else {}
+        return {
+            "status": e.status,
+            "reason": body.get("reason"),
+            "message": body.get("message"),
+            "retry_after": (e.headers or {}).get("Retry-After"),
+        }
+    except Exception as e:  # TLS and connection failures come as urllib3 errors
+        return {"exception": type(e).__name__, "message": str(e)}
+    return {"succeeded": True}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] not in ("ok", "error"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    action, kubeconfig, namespace = sys.argv[1:]
+    result = (ok if action == "ok" else error)(kubeconfig, namespace)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
