@@ -4,17 +4,43 @@
 use crate::context::Context;
 use crate::protocol::reply::Outcome;
 use crate::protocol::request::Request;
-use crate::render::{Entry, Feed};
+use crate::render::{Entry, Feed, now_iso};
 use crate::router::{ENDPOINTS, PREFIX};
 use serde_json::{Map, Value};
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
 /// Lists [`ENDPOINTS`] with their methods. The entries are built once per process (they are
-/// constants); only the origin differs between requests.
+/// constants); only the origin and the time differ between requests, so the JSON envelope is
+/// kept for the last origin within the same second (its `updated` time) and reused.
 pub fn list(ctx: &Context, req: &Request) -> Outcome {
     static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
-    let entries = ENTRIES.get_or_init(entries).clone();
-    Outcome::Feed(Feed::new("mltk", ctx.origin(req), entries))
+    thread_local! {
+        /// Origin, `updated` and the envelope rendered for them.
+        static LAST: RefCell<Option<(String, String, Arc<str>)>> = const { RefCell::new(None) };
+    }
+    let origin = ctx.origin(req);
+    let feed = || Feed::new("mltk", origin.clone(), ENTRIES.get_or_init(entries).clone());
+    if !req.wants_json() {
+        return Outcome::Feed(feed());
+    }
+    let now = now_iso();
+    let cached = LAST.with_borrow(|last| match last {
+        Some((o, t, json)) if *o == origin && *t == now => Some(json.clone()),
+        _ => None,
+    });
+    let json = match cached {
+        Some(json) => json,
+        None => match serde_json::to_string(&feed()) {
+            Ok(text) => {
+                let json: Arc<str> = text.into();
+                LAST.set(Some((origin, now, json.clone())));
+                json
+            }
+            Err(_) => return Outcome::Feed(feed()),
+        },
+    };
+    Outcome::Rendered(json)
 }
 
 fn entries() -> Vec<Entry> {

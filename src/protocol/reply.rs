@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::render::{self, Feed, XML_CONTENT_TYPE};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The body of a reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,8 @@ pub enum Payload {
     Text(String),
     /// No body.
     Empty,
+    /// JSON rendered earlier (a cached envelope), written as it is.
+    Rendered(Arc<str>),
 }
 
 /// One reply to splunkd.
@@ -44,6 +47,9 @@ pub enum Outcome {
     },
     /// A collection, rendered as Splunk's JSON envelope or Atom feed.
     Feed(Feed),
+    /// A collection already rendered as Splunk's JSON envelope (a cached one), for a caller
+    /// that asked for JSON.
+    Rendered(Arc<str>),
 }
 
 impl Outcome {
@@ -79,6 +85,11 @@ impl Reply {
                 payload: Payload::Envelope(feed),
             },
             Ok(Outcome::Feed(feed)) => Reply::text(200, XML_CONTENT_TYPE, feed.to_atom()),
+            Ok(Outcome::Rendered(json)) => Reply {
+                status: 200,
+                headers: Vec::new(),
+                payload: Payload::Rendered(json),
+            },
             Err(e) => Reply::error(&e, json),
         }
     }
@@ -128,14 +139,35 @@ impl Reply {
                 other => *other = Value::Array(vec![Value::String(v.clone())]),
             }
         }
-        let wire = Wire {
-            status: self.status,
-            headers: &headers,
-            payload: &self.payload,
-        };
         // Serialising strings, maps and Values cannot fail.
-        serde_json::to_vec(&wire).unwrap_or_default()
+        match &self.payload {
+            Payload::Rendered(json) => {
+                let head = Head {
+                    status: self.status,
+                    headers: &headers,
+                };
+                let mut out = serde_json::to_vec(&head).unwrap_or_default();
+                out.pop(); // the head's closing brace
+                out.extend_from_slice(b",\"payload\":");
+                out.extend_from_slice(json.as_bytes());
+                out.push(b'}');
+                out
+            }
+            payload => serde_json::to_vec(&Wire {
+                status: self.status,
+                headers: &headers,
+                payload,
+            })
+            .unwrap_or_default(),
+        }
     }
+}
+
+/// The reply JSON without its payload (written after it, for a rendered payload).
+#[derive(Serialize)]
+struct Head<'a> {
+    status: u16,
+    headers: &'a Map<String, Value>,
 }
 
 /// The reply JSON as splunkd reads it, borrowing the reply's parts.
@@ -153,6 +185,10 @@ impl Serialize for Payload {
             Payload::Envelope(feed) => feed.serialize(s),
             Payload::Text(text) => s.serialize_str(text),
             Payload::Empty => s.serialize_none(),
+            // Not on the reply path ([`Reply::to_bytes`] writes it as it is).
+            Payload::Rendered(json) => serde_json::from_str::<Value>(json)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
         }
     }
 }
@@ -185,6 +221,22 @@ mod tests {
         assert_eq!(x["headers"]["Content-Type"], json!([XML_CONTENT_TYPE]));
         let body = x["payload"].as_str().unwrap();
         assert!(body.contains("<msg type=\"ERROR\">Method PUT"), "{body}");
+    }
+
+    #[test]
+    fn a_rendered_envelope_is_written_as_it_is() {
+        let feed = Feed::new("mltk", "https://h/services/mltk", vec![]);
+        let rendered: Arc<str> = serde_json::to_string(&feed).unwrap().into();
+        let fresh = Reply::render(Ok(Outcome::Feed(feed)), true).to_bytes();
+        let cached = Reply::render(Ok(Outcome::Rendered(rendered)), true);
+        let a: Value = serde_json::from_slice(&fresh).unwrap();
+        let b: Value = serde_json::from_slice(&cached.to_bytes()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            serde_json::to_value(&cached.payload).unwrap(),
+            a["payload"],
+            "the generic serialisation agrees"
+        );
     }
 
     #[test]
