@@ -6,7 +6,7 @@ use crate::config::DriverConfig;
 use crate::context::Context;
 use crate::endpoints;
 use crate::error::{ApiError, ErrorKind};
-use crate::log::{Logger, fault};
+use crate::log::{Logger, RequestFields, fault};
 use crate::protocol::frame::Oversized;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
@@ -89,21 +89,15 @@ impl Service {
     }
 
     fn log_request(&mut self, req: Option<&Request>, reply: &Reply, started: Instant) {
-        let mut f = Map::new();
-        if let Some(r) = req {
-            f.insert("method".into(), Value::String(r.method.clone()));
-            f.insert("path".into(), Value::String(r.mltk_path()));
-            if let Some(u) = r.user() {
-                f.insert("user".into(), Value::String(u.into()));
-            }
-        }
-        f.insert("status".into(), Value::from(reply.status));
-        f.insert(
-            "duration_us".into(),
-            Value::from(started.elapsed().as_micros() as u64),
-        );
+        let fields = RequestFields {
+            method: req.map(|r| r.method.as_str()),
+            path: req.map(Request::mltk_path),
+            user: req.and_then(Request::user),
+            status: reply.status,
+            duration_us: started.elapsed().as_micros() as u64,
+        };
         let level = if reply.status >= 500 { "ERROR" } else { "INFO" };
-        self.log.event(level, "request", f);
+        self.log.request(level, &fields);
     }
 }
 
