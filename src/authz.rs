@@ -59,11 +59,7 @@ mod tests {
     use super::*;
 
     fn caller(name: &str, caps: &[&str]) -> CurrentContext {
-        CurrentContext {
-            username: name.into(),
-            roles: vec!["r".into()],
-            capabilities: caps.iter().map(|c| c.to_string()).collect(),
-        }
+        CurrentContext::of(name, caps)
     }
 
     #[test]

@@ -20,6 +20,16 @@ pub struct CurrentContext {
 }
 
 impl CurrentContext {
+    /// A caller named `name` with one role `r` and these capabilities (tests).
+    #[cfg(test)]
+    pub(crate) fn of(name: &str, capabilities: &[&str]) -> CurrentContext {
+        CurrentContext {
+            username: name.into(),
+            roles: vec!["r".into()],
+            capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
     /// Whether the caller holds exactly this capability. splunkd's superuser capabilities
     /// (`admin_all_objects`) do not stand in for it: the restmap check is literal too.
     pub fn has(&self, capability: &str) -> bool {
