@@ -13,7 +13,8 @@ use common::docker::{
 };
 use dsdl_handler::model::record::Mode;
 use dsdl_handler::names;
-use dsdl_handler::runtime::plan::{self, label};
+use dsdl_handler::runtime::label;
+use dsdl_handler::runtime::plan;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

@@ -303,7 +303,7 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::confstore::tests::temp_home;
+    use super::super::confstore::tests::{TempHome, temp_home};
     use super::super::types::Caller;
     use super::*;
     use serde_json::json;
@@ -317,7 +317,7 @@ mod tests {
         }
     }
 
-    fn home() -> SplunkHome {
+    fn home() -> TempHome {
         let home = temp_home("confs");
         let d = home.app_dir("app").join("default");
         fs::create_dir_all(&d).unwrap();

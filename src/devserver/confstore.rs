@@ -205,13 +205,29 @@ pub(crate) mod tests {
     use super::*;
     use std::fs;
 
-    pub(crate) fn temp_home(tag: &str) -> SplunkHome {
+    /// A SPLUNK_HOME in the temp directory, removed again when the test drops it.
+    pub(crate) struct TempHome(SplunkHome);
+
+    impl std::ops::Deref for TempHome {
+        type Target = SplunkHome;
+        fn deref(&self) -> &SplunkHome {
+            &self.0
+        }
+    }
+
+    impl Drop for TempHome {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0.root);
+        }
+    }
+
+    pub(crate) fn temp_home(tag: &str) -> TempHome {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let root = std::env::temp_dir().join(format!("confstore-{tag}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap();
-        SplunkHome::new(root)
+        TempHome(SplunkHome::new(root))
     }
 
     fn put(home: &SplunkHome, rel: &str, text: &str) {

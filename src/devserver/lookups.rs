@@ -366,7 +366,7 @@ mod tests {
         }
     }
 
-    fn home(tag: &str) -> SplunkHome {
+    fn home(tag: &str) -> super::super::confstore::tests::TempHome {
         let h = super::super::confstore::tests::temp_home(tag);
         for app in ["a", "b"] {
             std::fs::create_dir_all(h.app_dir(app).join("lookups")).unwrap();

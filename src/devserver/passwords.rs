@@ -432,7 +432,7 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::confstore::tests::temp_home;
+    use super::super::confstore::tests::{TempHome, temp_home};
     use super::super::types::Caller;
     use super::*;
     use std::fs;
@@ -453,7 +453,7 @@ mod tests {
         ])
     }
 
-    fn home() -> SplunkHome {
+    fn home() -> TempHome {
         let home = temp_home("passwords");
         fs::create_dir_all(home.app_dir("app")).unwrap();
         home

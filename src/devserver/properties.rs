@@ -283,7 +283,7 @@ fn set_keys(
 
 #[cfg(test)]
 mod tests {
-    use super::super::confstore::tests::temp_home;
+    use super::super::confstore::tests::{TempHome, temp_home};
     use super::super::types::Caller;
     use super::*;
     use std::fs;
@@ -329,7 +329,7 @@ mod tests {
             .collect()
     }
 
-    fn home() -> SplunkHome {
+    fn home() -> TempHome {
         let home = temp_home("properties");
         let d = home.app_dir("app").join("default");
         fs::create_dir_all(&d).unwrap();

@@ -12,7 +12,7 @@ use crate::protocol::reply::warn;
 use crate::protocol::request::{Request, Secret};
 use crate::runtime::Runtime;
 use crate::runtime::connect::ensure_supported;
-use crate::runtime::plan::label;
+use crate::runtime::label;
 use crate::runtime::probe::Probe;
 use crate::runtime::state::{self, Live, Observed, State};
 use crate::splunkd::SplunkdClient;

@@ -576,7 +576,7 @@ mod tests {
     use crate::model::record::{MemoryRecords, Mode};
     use crate::names::ContainerType;
     use crate::runtime::fake::Fake;
-    use crate::runtime::plan::label;
+    use crate::runtime::label;
     use std::collections::HashMap;
 
     const MANAGER: &str = "sh-1";

@@ -12,8 +12,9 @@
 //! Always compiled (no I/O, no dependency), so integration tests can use it too.
 
 use super::error::{Failure, RuntimeError};
+use super::label;
 use super::logs::{Splitter, Stream, Tail};
-use super::plan::{Env, Port, Urls, label};
+use super::plan::{Env, Port, Urls};
 use super::probe::Probe;
 use super::state::{Observed, State};
 use super::{Found, Runtime, Workload};

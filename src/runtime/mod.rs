@@ -22,6 +22,7 @@ pub mod error;
 pub mod fake;
 #[cfg(feature = "runtimes")]
 pub mod kubernetes;
+pub mod label;
 pub mod logs;
 pub mod plan;
 pub mod probe;

@@ -3,7 +3,7 @@
 //! record names (orphans, reported, never removed). Pure: the endpoint gathers the engine's
 //! listing and the probes, and the rows are built here.
 
-use super::plan::label;
+use super::label;
 use super::probe::Probe;
 use crate::conffile::Stanza;
 use crate::model::record::{content, key, running_id};

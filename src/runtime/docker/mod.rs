@@ -7,8 +7,9 @@ pub mod diagnose;
 pub mod settings;
 
 use super::error::{Failure, RuntimeError};
+use super::label;
 use super::logs::{LOG_READ_LIMIT, Splitter, Stream, Tail};
-use super::plan::{Port, Urls, VOLUMES, label, url_host};
+use super::plan::{Port, Urls, VOLUMES, url_host};
 use super::probe::{Probe, ProbeTls};
 use super::state::{Observed, State};
 use super::{Found, Runtime, Workload};
