@@ -76,15 +76,6 @@ impl SplunkdClient<HyperTransport> {
             &config.app,
         ))
     }
-
-    /// A client from explicit settings and a TLS configuration built earlier for
-    /// `config.ca_file` (see [`HyperTransport::with_tls`]).
-    pub fn with_tls(config: &SplunkdConfig, tls: rustls::ClientConfig) -> Result<Self, ApiError> {
-        Ok(Self::with_transport(
-            HyperTransport::with_tls(config, tls)?,
-            &config.app,
-        ))
-    }
 }
 
 /// A lookup table file as splunkd lists it in a namespace (`data/lookup-table-files`).

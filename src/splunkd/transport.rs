@@ -115,18 +115,7 @@ impl std::fmt::Debug for HyperTransport {
 impl HyperTransport {
     /// Checks the URI and token and builds the TLS client. Needs a Tokio runtime to send.
     pub fn new(config: &SplunkdConfig) -> Result<HyperTransport, ApiError> {
-        Self::with_tls(config, trust::client_config(config.ca_file.as_deref())?)
-    }
-
-    /// [`HyperTransport::new`] with a TLS configuration built earlier from `config.ca_file`
-    /// (see [`trust::client_config`]). A driver builds it once per process: the CA bundle is read
-    /// once, and the configuration's session cache (shared by its clones) lets later requests
-    /// resume their TLS session with splunkd where splunkd allows it, instead of a full
-    /// handshake each.
-    pub fn with_tls(
-        config: &SplunkdConfig,
-        tls: rustls::ClientConfig,
-    ) -> Result<HyperTransport, ApiError> {
+        let tls = trust::client_config(config.ca_file.as_deref())?;
         Self::on_pool(config, pool(tls, config.timeout))
     }
 

@@ -130,13 +130,14 @@ fn client_key(settings: &DockerSettings, timeout: Duration) -> [u8; 32] {
 pub struct Engine {
     docker: Docker,
     settings: DockerSettings,
-    url: String,
     timeout: Duration,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("url", &self.url).finish()
+        f.debug_struct("Engine")
+            .field("url", &self.settings.url)
+            .finish()
     }
 }
 
@@ -187,7 +188,6 @@ impl Engine {
         Ok(Engine {
             docker,
             settings: settings.clone(),
-            url: settings.url.clone(),
             timeout,
         })
     }
@@ -205,7 +205,6 @@ impl Engine {
             return Ok(Engine {
                 docker,
                 settings: settings.clone(),
-                url: settings.url.clone(),
                 timeout,
             });
         }
@@ -230,7 +229,6 @@ impl Engine {
         Engine {
             docker: self.docker.clone(),
             settings: self.settings.clone(),
-            url: self.url.clone(),
             timeout: limit,
         }
     }
@@ -251,12 +249,12 @@ impl Engine {
         f: impl Future<Output = Result<T, DockerError>>,
     ) -> Result<T, RuntimeError> {
         match tokio::time::timeout(limit, f).await {
-            Ok(r) => r.map_err(|e| engine_error(e, what, &self.url)),
+            Ok(r) => r.map_err(|e| engine_error(e, what, &self.settings.url)),
             Err(_) => Err(RuntimeError::new(
                 Failure::Timeout,
                 format!(
                     "The Docker engine at {} did not answer ({what}) within {} s.",
-                    self.url,
+                    self.settings.url,
                     limit.as_secs_f32()
                 ),
             )),
@@ -518,7 +516,7 @@ impl Engine {
             }
             next = match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(Some(chunk)) => {
-                    Some(chunk.map_err(|e| engine_error(e, "read logs", &self.url))?)
+                    Some(chunk.map_err(|e| engine_error(e, "read logs", &self.settings.url))?)
                 }
                 Ok(None) => None,
                 Err(_) => {
