@@ -221,7 +221,9 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
                 let label_of = |k: &str| existing.labels.get(k).cloned();
                 let state = &existing.observed.state;
                 match plan::existing(label_of, state, self.manager, self.spec_hash) {
-                    Existing::Running => return self.already_running(existing, messages).await,
+                    Existing::Running => {
+                        return self.already_running(existing, found, messages).await;
+                    }
                     Existing::InProgress => match self.wait_for_other().await? {
                         Some(outcome) => return Ok(with_messages(outcome, messages)),
                         None => continue,
@@ -492,11 +494,12 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
         }))
     }
 
-    /// The model already runs with this spec: make sure the record says so, change nothing
-    /// else.
+    /// The model already runs with this spec: make sure the record (`stored`, as this request
+    /// read it) says so, change nothing else.
     async fn already_running(
         &self,
         c: Found,
+        stored: Option<&Stanza>,
         mut messages: Vec<Value>,
     ) -> Result<Outcome, ApiError> {
         let urls = self.urls(&c)?;
@@ -506,8 +509,7 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
         } else {
             Phase::Starting
         };
-        let stored = self.records.get(&self.want.model).await?;
-        if stored.as_ref().and_then(running_id) != Some(id.as_str()) {
+        if stored.and_then(running_id) != Some(id.as_str()) {
             let started_at = now_iso();
             let fields = self.record(&id, &urls, phase, &started_at);
             self.records.put(&self.want.model, &fields.pairs()).await?;
@@ -675,6 +677,31 @@ mod tests {
         assert_eq!(record.get("status"), Some(record::ACTIVE));
         assert_eq!(record.get("cluster"), Some("docker"));
         assert!(record.get("api_url").unwrap().starts_with("http://"));
+    }
+
+    #[test]
+    fn a_repeated_start_rewrites_a_lost_record_and_nothing_else() {
+        let (rt, records) = (Fake::new(), MemoryRecords::default());
+        let c = case("m0", "r/img:1", &[]);
+        let first = block_on(run(&rt, &records, &c)).unwrap();
+        let id = body(&first)["updated_config"]["container_id"].clone();
+        let again = block_on(run(&rt, &records, &c)).unwrap();
+        assert_eq!(body(&again)["updated_config"]["changed"], false);
+        assert!(
+            body(&again).get("messages").is_none(),
+            "the record was right"
+        );
+        block_on(records.delete("m0")).unwrap();
+        let lost = block_on(run(&rt, &records, &c)).unwrap();
+        assert_eq!(body(&lost)["updated_config"]["container_id"], id);
+        assert!(
+            body(&lost)["messages"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("rewritten")
+        );
+        assert_eq!(records.all()[0].get("id"), id.as_str());
+        assert_eq!(rt.workloads().len(), 1);
     }
 
     #[test]
