@@ -239,6 +239,11 @@ pub fn explain(e: &rustls::Error) -> String {
             "the server refused the client certificate (missing, or not signed by a CA it trusts)"
                 .into()
         }
+        // A record that is not TLS at all: an HTTP answer, say.
+        rustls::Error::InvalidMessage(_) => {
+            "the server did not answer in TLS: this port serves plain HTTP (or another protocol)"
+                .into()
+        }
         other => format!("the TLS handshake failed: {other}"),
     }
 }

@@ -309,9 +309,19 @@ fn save_read_list_and_delete_as_a_newcomer_would() {
         &s,
         "POST",
         "/services/mltk/test_container_connection?output_mode=json",
-        &json!({"container_type": "kubernetes"}),
+        &json!({"container_type": "kubernetes", "cluster_url": "https://127.0.0.1:1"}),
     );
-    assert_eq!(post.status, 501, "{}", post.body);
+    // The saved auth_mode and namespace and the stored token are tested, at the URL given.
+    assert_eq!(post.status, 503, "{}", post.body);
+    let v = body(&post);
+    assert_eq!(v["stages"][0]["result"], "passed", "{}", post.body);
+    assert_eq!(v["stages"][1]["stage"], "connect", "{}", post.body);
+    assert_eq!(v["stages"][1]["result"], "failed", "{}", post.body);
+    let url_detail = v["stages"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        url_detail.contains("auth_mode user-token, namespace dsdl"),
+        "{url_detail}"
+    );
 
     // Delete the Kubernetes connection: settings reset, its secrets gone, docker's kept.
     let r = admin_request(
@@ -934,6 +944,40 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
     );
     replies.push(r);
     canaries.push(canary("test", 9));
+    // Kubernetes tests with secrets that fail: a token the API server refuses (401 at the
+    // auth stage), and TLS material that is not PEM (400 naming the field, not its value).
+    let cluster = common::kube::cluster();
+    let refused = admin_json(
+        &s,
+        "POST",
+        "/services/mltk/test_container_connection?output_mode=json",
+        &json!({"container_type": "kubernetes", "auth_mode": "user-token",
+                "cluster_url": cluster.url, "namespace": "dsdl",
+                "cluster_ca": common::kube::b64(&cluster.ca_pem),
+                "user_token": canary("k8s-test-token", 9)}),
+    );
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    replies.push(refused);
+    let not_pem = admin_json(
+        &s,
+        "POST",
+        "/services/mltk/test_container_connection?output_mode=json",
+        &json!({"container_type": "kubernetes", "auth_mode": "cert-key",
+                "cluster_url": cluster.url, "namespace": "dsdl",
+                "cluster_ca": canary("k8s-test-ca", 9),
+                "client_cert": canary("k8s-test-cert", 9),
+                "client_key": canary("k8s-test-key", 9)}),
+    );
+    assert_eq!(not_pem.status, 400, "{}", not_pem.body);
+    replies.push(not_pem);
+    for tag in [
+        "k8s-test-token",
+        "k8s-test-ca",
+        "k8s-test-cert",
+        "k8s-test-key",
+    ] {
+        canaries.push(canary(tag, 9));
+    }
 
     // The secrets really are stored (so the checks below are meaningful), only as $7$.
     let pw = passwords(&s);

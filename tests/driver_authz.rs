@@ -176,7 +176,7 @@ impl Base {
 }
 
 /// A body each endpoint refuses before touching a runtime, so an allowed call answers
-/// without Docker: an empty one, or a kubernetes test (not supported, 501).
+/// without Docker: an empty one, or a kubernetes test without settings (400).
 fn harmless_body(path: &str) -> Option<Value> {
     (path == "test_container_connection").then(|| json!({"container_type": "kubernetes"}))
 }

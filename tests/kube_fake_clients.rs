@@ -238,6 +238,15 @@ fn kubectl_and_the_python_client_work_against_the_fake() {
             "cpu-1=;gpu-1=2;",
             "{name}"
         );
+        // Who the server takes the caller for (SelfSubjectReview).
+        let whoami: Value = serde_json::from_str(&kubectl_ok(
+            &dir,
+            &config,
+            &["auth", "whoami", "-o", "json"],
+        ))
+        .unwrap();
+        assert_eq!(whoami["kind"], "SelfSubjectReview", "{name}");
+        assert_eq!(whoami["status"]["userInfo"]["username"], user, "{name}");
         // A type the fake's discovery lists (for one it does not, kubectl sends the name
         // unresolved, as it would to a real server).
         let can_i = |verb| ["auth", "can-i", verb, "configmaps", "-n", NS];
@@ -258,6 +267,7 @@ fn kubectl_and_the_python_client_work_against_the_fake() {
                 "namespaces": ["default", "dsdl"],
                 "phase": "Active",
                 "gpus": {"cpu-1": null, "gpu-1": "2"},
+                "user": user,
                 "can_create": true,
                 "can_delete": false,
             }),

@@ -1,6 +1,6 @@
-//! `POST /mltk/test_container_connection`: checks a Docker connection stage by stage and, when
-//! every stage passes, stores the secrets it was given (an `api_token` is generated when none
-//! is given or stored). The settings are not written: saving is `POST/PUT
+//! `POST /mltk/test_container_connection`: checks a Docker or Kubernetes connection stage by
+//! stage (see each runtime's `diagnose`) and, when every stage passes, stores the secrets it
+//! was given (an `api_token` is generated when none is given or stored). The settings are not written: saving is `POST/PUT
 //! container_connection`, which the UI calls next with `updated_config`.
 //!
 //! The body is checked against the connection spec like a save; values it leaves out come from
@@ -9,7 +9,7 @@
 use super::saved::{ensure_api_token, mirror_api_token};
 use crate::conffile::Stanza;
 use crate::connection::CONF;
-use crate::connection::spec;
+use crate::connection::spec::{self, Lookup};
 use crate::connection::validate::plan_save;
 use crate::connection::view::tested_settings;
 use crate::context::Context;
@@ -20,7 +20,7 @@ use crate::protocol::fields::Fields;
 use crate::protocol::reply::Outcome;
 use crate::protocol::reply::{info, warn};
 use crate::protocol::request::Request;
-use crate::runtime::connect::{diagnose, ensure_supported};
+use crate::runtime::connect::diagnose;
 use crate::runtime::diagnosis::Verdict;
 use crate::runtime::secrets::Secrets;
 use serde_json::{Value, json};
@@ -58,15 +58,6 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         Some(t) if t.is_empty() => ContainerType::Docker,
         Some(t) => ContainerType::parse(&t).map_err(bare)?,
     };
-    ensure_supported(ty).map_err(|e| {
-        let e = ApiError::from(e);
-        let text = format!(
-            "Testing {} connections is not supported by this version of dsdl-handler yet; \
-             container_type=docker is.",
-            ty.as_str()
-        );
-        bare(ApiError::new(e.kind, text))
-    })?;
     fields
         .0
         .insert("container_type".into(), Value::String(ty.as_str().into()));
@@ -102,13 +93,13 @@ async fn test_inner(ctx: &Context, req: &Request) -> Result<Outcome, Failure> {
         .unwrap_or_else(|| Stanza::new(ty.as_str()));
     let stored = stored.map_err(bare)?;
     let stored_names: Vec<String> = stored.iter().map(|(u, _)| u.clone()).collect();
-    // A body without docker_url tests the saved one.
-    if !fields.has("docker_url")
-        && let Some(url) = saved.get("docker_url")
-    {
-        fields
-            .0
-            .insert("docker_url".into(), Value::String(url.to_string()));
+    // The settings a body leaves out are the saved ones, checked as the body's are (secrets
+    // come from storage/passwords below).
+    for (key, value) in &saved.entries {
+        let known = matches!(spec.lookup(ty, key), Lookup::Known(k) if !k.is_secret());
+        if known && !fields.has(key) && !value.trim().is_empty() {
+            fields.0.insert(key.clone(), Value::String(value.clone()));
+        }
     }
     let plan = plan_save(spec, &fields, true).map_err(bare)?;
 
@@ -221,13 +212,12 @@ mod tests {
             assert_eq!(e.status(), 400, "{body}: {}", e.message);
             assert!(e.message.starts_with(field), "{body}: {}", e.message);
         }
-        // A string type is read as before: kubernetes is not supported here, docker goes on
-        // to the store (absent from this request: 503).
+        // A string type is read as before and goes on to the store (absent here: 503).
         assert_eq!(
             run_test(r#"{"container_type":"kubernetes"}"#)
                 .unwrap_err()
                 .status(),
-            501
+            503
         );
         assert_eq!(
             run_test(r#"{"container_type":"docker","connection_name":"c"}"#)

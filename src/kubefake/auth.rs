@@ -2,10 +2,12 @@
 //! a client certificate the fake's CA signed (user = its subject CN; the chain was checked
 //! after the handshake by [`super::pki::Pki::verify_client`]), then the `Authorization` header: a bearer token
 //! from the token table, an EKS token ([`super::eks`]), or HTTP Basic from the user/password
-//! table. No credentials, or credentials nobody issued: 401. Pure.
+//! table. No credentials, or credentials nobody issued: 401. [`self_review`] says who a caller
+//! is. Pure.
 
 use super::eks::{self, EksAccount};
 use base64::Engine;
+use serde_json::{Value, json};
 use std::time::SystemTime;
 
 /// Every credential the fake accepts. `Debug` shows users, never tokens or passwords.
@@ -94,6 +96,21 @@ pub fn authenticate(
     Err(format!(
         "the Authorization scheme {scheme:?} is not accepted"
     ))
+}
+
+/// Answers a `SelfSubjectReview` body for `user` (`kubectl auth whoami`): the review with the
+/// user as the server knows them.
+pub fn self_review(user: &str, mut review: Value) -> Value {
+    review["kind"] = json!("SelfSubjectReview");
+    review["apiVersion"] = json!("authentication.k8s.io/v1");
+    if !review["metadata"].is_object() {
+        review["metadata"] = json!({});
+    }
+    review["status"] = json!({"userInfo": {
+        "username": user,
+        "groups": ["system:authenticated"],
+    }});
+    review
 }
 
 #[cfg(test)]

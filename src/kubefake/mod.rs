@@ -68,6 +68,8 @@ pub struct Options {
     pub git_version: String,
     /// The loopback port; 0: any free one.
     pub port: u16,
+    /// The names the server's certificate holds (to provoke a host name mismatch).
+    pub server_names: Vec<String>,
 }
 
 impl std::fmt::Debug for Options {
@@ -79,6 +81,7 @@ impl std::fmt::Debug for Options {
             .field("nodes", &self.nodes)
             .field("git_version", &self.git_version)
             .field("port", &self.port)
+            .field("server_names", &self.server_names)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +102,7 @@ impl Default for Options {
             // The API version the project pins (k8s-openapi's v1_33).
             git_version: "v1.33.0".into(),
             port: 0,
+            server_names: vec!["127.0.0.1".into(), "localhost".into()],
         }
     }
 }
@@ -182,7 +186,7 @@ impl KubeFake {
     /// Starts the fake on its own thread (usable from sync and async tests alike); it is
     /// listening when this returns.
     pub fn start(options: Options) -> Result<KubeFake, String> {
-        let pki = Arc::new(pki::Pki::generate()?);
+        let pki = Arc::new(pki::Pki::generate_for(&options.server_names)?);
         let tls = pki.server_config()?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", options.port))
             .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", options.port))?;
@@ -206,6 +210,7 @@ impl KubeFake {
             version: version(&options.git_version),
             address: address.clone(),
             seen: Mutex::new(Vec::new()),
+            clock_ahead: Default::default(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -252,6 +257,14 @@ impl KubeFake {
     /// Disarms every injected failure.
     pub fn clear_faults(&self) {
         self.state.faults.clear();
+    }
+
+    /// Runs the server's clock `ahead` of the host's, as a server with a skewed clock does:
+    /// an EKS token minted now looks that much older to it.
+    pub fn set_clock_ahead(&self, ahead: std::time::Duration) {
+        self.state
+            .clock_ahead
+            .store(ahead.as_secs(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Replaces the permission rules.

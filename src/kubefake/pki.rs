@@ -84,6 +84,11 @@ fn err(e: impl std::fmt::Display) -> String {
 impl Pki {
     /// A new CA, and a server certificate it signed for 127.0.0.1 and localhost.
     pub fn generate() -> Result<Pki, String> {
+        Pki::generate_for(&["127.0.0.1".into(), "localhost".into()])
+    }
+
+    /// A new CA, and a server certificate it signed for `names` (host names or IPs).
+    pub fn generate_for(names: &[String]) -> Result<Pki, String> {
         let ca_key = rcgen::KeyPair::generate().map_err(err)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -101,9 +106,7 @@ impl Pki {
         .build()
         .map_err(err)?;
         let key = rcgen::KeyPair::generate().map_err(err)?;
-        let mut server =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-                .map_err(err)?;
+        let mut server = rcgen::CertificateParams::new(names.to_vec()).map_err(err)?;
         server
             .distinguished_name
             .push(rcgen::DnType::CommonName, "kube-apiserver");

@@ -3,7 +3,8 @@
 //! back). The envelope is `k8s\0` + a `runtime.Unknown` message (type meta, raw object);
 //! the fake decodes the objects it has a schema for into the JSON the routes read, and
 //! answers 415 for the rest. Today: `SelfSubjectAccessReview` (what `kubectl auth can-i`
-//! sends), `ConfigMap` and `Namespace` (`kubectl create configmap|namespace`). A kind that
+//! sends), `SelfSubjectReview` (`kubectl auth whoami`), `ConfigMap` and `Namespace`
+//! (`kubectl create configmap|namespace`). A kind that
 //! clients create through protobuf needs its message layout added here. Pure.
 
 use serde_json::{Map, Value, json};
@@ -182,6 +183,12 @@ pub fn to_json(body: &[u8]) -> Result<Value, String> {
         (Some("v1"), Some("Namespace")) => Ok(json!({
             "apiVersion": "v1",
             "kind": "Namespace",
+            "metadata": object_meta(sub(raw, 1)?.unwrap_or(&[]))?,
+        })),
+        // A question with no fields: only its metadata is read.
+        (Some("authentication.k8s.io/v1"), Some("SelfSubjectReview")) => Ok(json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "SelfSubjectReview",
             "metadata": object_meta(sub(raw, 1)?.unwrap_or(&[]))?,
         })),
         (v, k) => Err(format!(

@@ -72,6 +72,12 @@ fn namespace_defaults(obj: &mut Value) {
     obj["status"] = json!({"phase": "Active"});
 }
 
+/// A new claim waits for a volume (no provisioner runs here), as one on a
+/// `WaitForFirstConsumer` storage class does.
+fn claim_defaults(obj: &mut Value) {
+    obj["status"] = json!({"phase": "Pending"});
+}
+
 /// The verbs of plain CRUD objects.
 const CRUD: &[&str] = &[
     "create",
@@ -117,6 +123,28 @@ pub const TYPES: &[ResourceType] = &[
         namespaced: true,
         verbs: CRUD,
         short_names: &["cm"],
+        defaults: no_defaults,
+    },
+    ResourceType {
+        group: "",
+        version: "v1",
+        plural: "persistentvolumeclaims",
+        singular: "persistentvolumeclaim",
+        kind: "PersistentVolumeClaim",
+        namespaced: true,
+        verbs: CRUD,
+        short_names: &["pvc"],
+        defaults: claim_defaults,
+    },
+    ResourceType {
+        group: "authentication.k8s.io",
+        version: "v1",
+        plural: "selfsubjectreviews",
+        singular: "selfsubjectreview",
+        kind: "SelfSubjectReview",
+        namespaced: false,
+        verbs: &["create"],
+        short_names: &[],
         defaults: no_defaults,
     },
     ResourceType {
@@ -233,11 +261,28 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["namespaces", "nodes", "configmaps"]);
-        let groups = group_list();
-        assert_eq!(groups["groups"][0]["name"], "authorization.k8s.io");
         assert_eq!(
-            groups["groups"][0]["preferredVersion"]["groupVersion"],
+            names,
+            [
+                "namespaces",
+                "nodes",
+                "configmaps",
+                "persistentvolumeclaims"
+            ]
+        );
+        let groups = group_list();
+        let group_names: Vec<&str> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            group_names,
+            ["authentication.k8s.io", "authorization.k8s.io"]
+        );
+        assert_eq!(
+            groups["groups"][1]["preferredVersion"]["groupVersion"],
             "authorization.k8s.io/v1"
         );
         assert!(resource_list("apps", "v1").is_none());

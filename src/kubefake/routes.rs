@@ -164,6 +164,13 @@ pub fn handle(
     let Some(verb) = verb(method, route, query).filter(|v| rt.allows(v)) else {
         return status::method_not_allowed();
     };
+    // Everyone may ask who they are (system:basic-user).
+    if rt.plural == "selfsubjectreviews" {
+        return match serde_json::from_slice(body) {
+            Ok(review) => Reply::created(super::auth::self_review(ctx.user, review)),
+            Err(e) => status::bad_request(&format!("the body is not JSON: {e}")),
+        };
+    }
     // Everyone may ask what they may do (system:basic-user).
     if rt.plural == "selfsubjectaccessreviews" {
         return match serde_json::from_slice(body) {

@@ -57,6 +57,8 @@ pub struct State {
     pub address: String,
     /// Every request so far.
     pub seen: Mutex<Vec<Seen>>,
+    /// How far the server's clock runs ahead of the host's, in seconds (to age EKS tokens).
+    pub clock_ahead: std::sync::atomic::AtomicU64,
 }
 
 impl State {
@@ -136,7 +138,11 @@ async fn answer(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let user = match state.credentials.lock() {
-        Ok(creds) => auth::authenticate(&creds, authorization, cert, SystemTime::now()),
+        Ok(creds) => {
+            let ahead = state.clock_ahead.load(std::sync::atomic::Ordering::Relaxed);
+            let now = SystemTime::now() + Duration::from_secs(ahead);
+            auth::authenticate(&creds, authorization, cert, now)
+        }
         Err(_) => Err("the credential table is unusable".to_string()),
     };
     let reply = match user {

@@ -65,6 +65,11 @@ pub async fn diagnose(
         ContainerType::Docker => {
             Ok(super::docker::diagnose::diagnose(stanza, secrets, wants_gpu, limit).await)
         }
+        #[cfg(feature = "runtimes")]
+        ContainerType::Kubernetes => {
+            Ok(super::kubernetes::diagnose::diagnose(stanza, secrets, wants_gpu, limit).await)
+        }
+        #[cfg(not(feature = "runtimes"))]
         other => {
             let _ = (stanza, secrets, wants_gpu, limit);
             Err(unsupported(other))

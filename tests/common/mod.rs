@@ -5,4 +5,5 @@ pub mod devserver;
 pub mod docker;
 pub mod driver;
 pub mod flood_engine;
+pub mod kube;
 pub mod wire;

@@ -3,8 +3,9 @@
 a client nobody in this repository wrote. Called by tests/kube_fake_clients.rs.
 
 usage: kube_fake_drive.py ok KUBECONFIG NAMESPACE
-         version, namespaces (list and get), nodes with their nvidia.com/gpu, and two
-         SelfSubjectAccessReviews (create deployments: allowed; delete: denied)
+         version, namespaces (list and get), nodes with their nvidia.com/gpu, who the
+         caller is (SelfSubjectReview), and two SelfSubjectAccessReviews (create
+         deployments: allowed; delete: denied)
        kube_fake_drive.py error KUBECONFIG NAMESPACE
          reads the namespace and reports the error the client raised (or that it succeeded)
 
@@ -47,6 +48,9 @@ def ok(kubeconfig, namespace):
         "gpus": {
             n.metadata.name: (n.status.allocatable or {}).get("nvidia.com/gpu") for n in nodes
         },
+        "user": client.AuthenticationV1Api(api)
+        .create_self_subject_review(client.V1SelfSubjectReview())
+        .status.user_info.username,
         "can_create": can_i(authz, "create", namespace),
         "can_delete": can_i(authz, "delete", namespace),
     }

@@ -12,51 +12,14 @@ use super::settings::{DockerSettings, EngineAddress, parse_url};
 use super::{Engine, engine_tls_config};
 use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
-use crate::runtime::diagnosis::{Diagnosis, Stage, Verdict};
+use crate::runtime::diagnosis::{Diagnosis, Stages, Verdict, handshake, reach};
 use crate::runtime::secrets::Secrets;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Oldest engine API accepted: 1.40 (Docker 19.03) brought GPU device requests.
 pub const MIN_API: (u32, u32) = (1, 40);
 
 const ORDER: [&str; 7] = ["url", "connect", "tls", "ping", "version", "network", "gpu"];
-
-struct Run {
-    stages: Vec<Stage>,
-    deadline: Instant,
-}
-
-impl Run {
-    fn record(&mut self, name: &'static str, outcome: Verdict, detail: String, hint: &str) {
-        self.stages.push(Stage {
-            name,
-            outcome,
-            detail,
-            hint: hint.to_string(),
-        });
-    }
-
-    fn left(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    fn fail(mut self, name: &'static str, e: ApiError, hint: &str, status: ErrorKind) -> Diagnosis {
-        self.record(name, Verdict::Failed, e.message.clone(), hint);
-        for rest in ORDER.iter().skip_while(|s| **s != name).skip(1) {
-            self.record(rest, Verdict::Skipped, "an earlier stage failed".into(), "");
-        }
-        let message = format!(
-            "Docker connection test failed at stage {name}: {} {hint}",
-            e.message
-        );
-        Diagnosis {
-            stages: self.stages,
-            failure: Some(ApiError::new(status, message)),
-            engine_version: None,
-            warnings: Vec::new(),
-        }
-    }
-}
 
 /// Runs every stage for the connection in `stanza` with `secrets`, within `limit`.
 pub async fn diagnose(
@@ -65,10 +28,7 @@ pub async fn diagnose(
     wants_gpu: bool,
     limit: Duration,
 ) -> Diagnosis {
-    let mut run = Run {
-        stages: Vec::new(),
-        deadline: Instant::now() + limit,
-    };
+    let mut run = Stages::new("Docker", &ORDER, limit);
 
     // url (and the TLS material, which is part of reading the settings)
     let raw_url = stanza
@@ -110,7 +70,13 @@ pub async fn diagnose(
     // tls
     match (&settings.address, &settings.tls) {
         (EngineAddress::Tcp { host, port }, Some(tls)) => {
-            match handshake(host, *port, tls, run.left()).await {
+            let config = engine_tls_config(tls).map_err(ApiError::bad_request);
+            let ping = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+            let shaken = match config {
+                Ok(config) => handshake(host, *port, config, ping, run.left()).await,
+                Err(e) => Err(e),
+            };
+            match shaken {
                 Ok(()) if tls.skip_verify => run.record(
                     "tls",
                     Verdict::Warning,
@@ -147,9 +113,7 @@ pub async fn diagnose(
         ),
     }
 
-    let engine = match Engine::connect(&settings, run.left().max(Duration::from_millis(1)))
-        .map_err(ApiError::from)
-    {
+    let engine = match Engine::connect(&settings, run.left()).map_err(ApiError::from) {
         Ok(e) => e,
         Err(e) => {
             let kind = e.kind;
@@ -157,7 +121,7 @@ pub async fn diagnose(
         }
     };
     // Each call gets what is left of the deadline, so the whole test stays within it.
-    let bounded = |run: &Run| engine.within(run.left().max(Duration::from_millis(1)));
+    let bounded = |run: &Stages| engine.within(run.left());
 
     // ping
     if let Err(e) = bounded(&run).ping().await.map_err(ApiError::from) {
@@ -268,16 +232,12 @@ pub async fn diagnose(
         }
     }
 
-    Diagnosis {
-        stages: run.stages,
-        failure: None,
-        engine_version: Some(version),
-        warnings: if settings.tls.as_ref().is_some_and(|t| t.skip_verify) {
-            vec![super::SKIP_VERIFY_NOTE.to_string()]
-        } else {
-            Vec::new()
-        },
-    }
+    let warnings = if settings.tls.as_ref().is_some_and(|t| t.skip_verify) {
+        vec![super::SKIP_VERIFY_NOTE.to_string()]
+    } else {
+        Vec::new()
+    };
+    run.finish(Some(version), warnings)
 }
 
 /// `"1.41"` as (1, 41).
@@ -286,96 +246,52 @@ fn parse_api(v: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// Opens (and closes) one connection to the engine's socket or port.
+/// Opens (and closes) one connection to the engine's socket or port; the error comes with
+/// a hint for its cause.
 async fn connect(address: &EngineAddress, limit: Duration) -> Result<(), (ApiError, &'static str)> {
-    let attempt = async {
-        match address {
-            EngineAddress::Unix(path) => tokio::net::UnixStream::connect(path).await.map(|_| ()),
-            EngineAddress::Tcp { host, port } => {
-                tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map(|_| ())
+    use std::io::ErrorKind as K;
+    let reached = match address {
+        EngineAddress::Tcp { host, port } => reach(host, *port, limit).await,
+        EngineAddress::Unix(path) => {
+            let place = path.display();
+            match tokio::time::timeout(limit, tokio::net::UnixStream::connect(path)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err((
+                    ApiError::unavailable(format!("cannot connect to the socket {place}: {e}")),
+                    e.kind(),
+                )),
+                Err(_) => Err((
+                    ApiError::new(
+                        ErrorKind::Timeout,
+                        format!("no connection to the socket {place} in time"),
+                    ),
+                    K::TimedOut,
+                )),
             }
         }
     };
-    let place = match address {
-        EngineAddress::Unix(p) => format!("the socket {}", p.display()),
-        EngineAddress::Tcp { host, port } => format!("{host}:{port}"),
-    };
-    match tokio::time::timeout(limit, attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => {
-            use std::io::ErrorKind as K;
-            let hint = match e.kind() {
-                K::NotFound => "Start Docker on that host, or fix the socket path in docker_url.",
-                K::PermissionDenied => {
-                    "Let the Splunk user use the socket (e.g. add it to the docker group) and restart Splunk."
-                }
-                K::ConnectionRefused => {
-                    "Nothing listens there: check the host and port in docker_url and that dockerd listens on tcp (-H tcp://0.0.0.0:2376)."
-                }
-                _ => {
-                    "Check docker_url, name resolution and firewalls between Splunk and the engine."
-                }
-            };
-            Err((
-                ApiError::unavailable(format!("cannot connect to {place}: {e}")),
-                hint,
-            ))
-        }
-        Err(_) => Err((
-            ApiError::new(
-                ErrorKind::Timeout,
-                format!("no connection to {place} within {} ms", limit.as_millis()),
-            ),
-            "A firewall may drop the connection; check the host and port in docker_url.",
-        )),
-    }
-}
-
-/// One TLS handshake with the engine, to name a TLS failure precisely.
-async fn handshake(
-    host: &str,
-    port: u16,
-    tls: &super::settings::EngineTls,
-    limit: Duration,
-) -> Result<(), ApiError> {
-    let config = engine_tls_config(tls).map_err(ApiError::bad_request)?;
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|_| ApiError::bad_request(format!("{host:?} is not a valid TLS server name")))?;
-    let attempt = async {
-        let tcp = tokio::net::TcpStream::connect((host, port)).await?;
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-        let mut stream = connector.connect(name, tcp).await?;
-        // TLS 1.3 servers report a refused client certificate only after the handshake:
-        // a short read surfaces that alert.
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream
-            .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut buf = [0u8; 64];
-        let _answered = stream.read(&mut buf).await?;
-        Ok::<(), std::io::Error>(())
-    };
-    match tokio::time::timeout(limit, attempt).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ApiError::new(
-            ErrorKind::BadGateway,
-            match crate::tls::find_rustls_error(&e) {
-                Some(tls) => crate::tls::explain(tls),
-                None => format!("the TLS handshake failed: {e}"),
-            },
-        )),
-        Err(_) => Err(ApiError::new(
-            ErrorKind::Timeout,
-            "the TLS handshake did not finish in time",
-        )),
-    }
+    reached.map_err(|(e, kind)| {
+        let hint = match kind {
+            K::NotFound => "Start Docker on that host, or fix the socket path in docker_url.",
+            K::PermissionDenied => {
+                "Let the Splunk user use the socket (e.g. add it to the docker group) and restart Splunk."
+            }
+            K::ConnectionRefused => {
+                "Nothing listens there: check the host and port in docker_url and that dockerd listens on tcp (-H tcp://0.0.0.0:2376)."
+            }
+            K::TimedOut => {
+                "A firewall may drop the connection; check the host and port in docker_url."
+            }
+            _ => "Check docker_url, name resolution and firewalls between Splunk and the engine.",
+        };
+        (e, hint)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn stanza(url: &str) -> Stanza {
         Stanza::from_pairs("docker", &[("docker_url", url)])

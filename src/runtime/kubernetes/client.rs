@@ -222,11 +222,15 @@ pub async fn resolve(
 /// runtime (kube's buffer task).
 pub async fn client(settings: &KubeSettings) -> Result<kube::Client, ApiError> {
     let settings = &resolve(settings, &process_env, DESCRIBE_TIMEOUT).await?;
-    let Prepared { config, bearer } = prepare(settings, &process_env)?;
+    build(prepare(settings, &process_env)?, settings.auth.mode())
+}
+
+/// The kube client of a prepared `Config` (in auth mode `mode`, for messages).
+pub fn build(prepared: Prepared, mode: &str) -> Result<kube::Client, ApiError> {
+    let Prepared { config, bearer } = prepared;
     let builder = ClientBuilder::try_from(config).map_err(|e| {
         ApiError::bad_request(format!(
-            "The kubernetes connection cannot be used ({}): {e}",
-            settings.auth.mode()
+            "The kubernetes connection cannot be used ({mode}): {e}"
         ))
     })?;
     Ok(match bearer {

@@ -3,9 +3,13 @@
 //! turns them into kube's `Config` and client, with [`eks`] minting the aws-iam mode's tokens
 //! (and looking up an EKS cluster's endpoint and CA when no `cluster_url` is saved) and
 //! [`proxy`] choosing the proxy. Credentials stay in memory: no certificate, key or token is
-//! ever written to a file.
+//! ever written to a file. [`diagnose`] is the staged connection test, [`access`] the
+//! permissions the runtime needs, [`error`] what a failed kube call means.
 
+pub mod access;
 pub mod client;
+pub mod diagnose;
 pub mod eks;
+pub mod error;
 pub mod proxy;
 pub mod settings;
