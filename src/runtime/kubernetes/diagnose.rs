@@ -620,7 +620,59 @@ fn gpus(node: &Node) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::settings::tests_support::{secrets, stanza};
     use super::*;
+
+    fn results(d: &Diagnosis) -> Vec<(&str, Verdict)> {
+        d.stages.iter().map(|s| (s.name, s.outcome)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_bad_setting_fails_the_url_stage_with_400_and_skips_the_rest() {
+        let d = diagnose_in(
+            &stanza(&[
+                ("auth_mode", "user-token"),
+                ("cluster_url", "http://k8s:80"),
+            ]),
+            &secrets(&[("user_token", "t")]),
+            false,
+            Duration::from_secs(1),
+            &|_| None,
+        )
+        .await;
+        assert_eq!(d.failure.as_ref().unwrap().status(), 400);
+        assert_eq!(results(&d)[0], ("url", Verdict::Failed));
+        assert_eq!(d.stages.len(), ORDER.len());
+        assert!(d.stages[1..].iter().all(|s| s.outcome == Verdict::Skipped));
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_the_proxy_is_connected_to_and_named() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let proxy = format!("http://127.0.0.1:{port}");
+        let env = move |k: &str| (k == "HTTPS_PROXY").then(|| proxy.clone());
+        let d = diagnose_in(
+            &stanza(&[
+                ("auth_mode", "user-token"),
+                ("cluster_url", "https://k8s.example:6443"),
+            ]),
+            &secrets(&[("user_token", "t")]),
+            false,
+            Duration::from_secs(2),
+            &env,
+        )
+        .await;
+        assert_eq!(d.failure.as_ref().unwrap().status(), 503);
+        assert_eq!(results(&d)[1], ("connect", Verdict::Failed));
+        assert!(d.stages[1].detail.contains(&format!("127.0.0.1:{port}")));
+        assert!(
+            d.stages[1].hint.contains("HTTPS_PROXY"),
+            "{:?}",
+            d.stages[1]
+        );
+    }
 
     #[test]
     fn versions_with_provider_suffixes_compare() {
