@@ -36,6 +36,8 @@ python3 -c 'import splunklib.client' 2>/dev/null || python_need+=(splunk-sdk)
 # The newest kubernetes release wants python-dateutil 3, which botocore (the EKS golden script's
 # reference) refuses: ask for both so pip picks a kubernetes that leaves botocore working.
 python3 -c 'import kubernetes.client' 2>/dev/null || python_need+=(kubernetes 'python-dateutil<3')
+# The Kubernetes manifests are validated against the pinned API's schemas (tests/kube_manifests.rs).
+python3 -c 'import kubernetes_validate' 2>/dev/null || python_need+=(kubernetes-validate)
 if [ ${#python_need[@]} -gt 0 ]; then
   echo "installing Python packages: ${python_need[*]}"
   python3 -m pip install -q "${python_need[@]}" ||

@@ -4,12 +4,15 @@
 //! (and looking up an EKS cluster's endpoint and CA when no `cluster_url` is saved) and
 //! [`proxy`] choosing the proxy. Credentials stay in memory: no certificate, key or token is
 //! ever written to a file. [`diagnose`] is the staged connection test, [`access`] the
-//! permissions the runtime needs, [`error`] what a failed kube call means.
+//! permissions the runtime needs, [`error`] what a failed kube call means; [`manifest`] builds
+//! the objects a start applies (pure), with [`quantity`] checking resource values.
 
 pub mod access;
 pub mod client;
 pub mod diagnose;
 pub mod eks;
 pub mod error;
+pub mod manifest;
 pub mod proxy;
+pub mod quantity;
 pub mod settings;
