@@ -230,6 +230,7 @@ fn observed(id: &str, name: &str, labels: &HashMap<String, String>, state: State
         oom_killed: false,
         model: labels.get(label::MODEL).cloned(),
         manager_id: labels.get(label::MANAGER_ID).cloned(),
+        failure: None,
     }
 }
 

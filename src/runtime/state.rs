@@ -27,6 +27,9 @@ pub struct Observed {
     pub model: Option<String>,
     /// The manager-id label.
     pub manager_id: Option<String>,
+    /// Why the runtime says it will not become ready without a change (an image that cannot
+    /// be pulled, a crash loop, no node for it), when it says so.
+    pub failure: Option<String>,
 }
 
 /// A workload's state, in the words the replies use (Docker's, which the toolkit's UI and
@@ -176,6 +179,12 @@ pub fn row(record: &Stanza, live: &Live, probe: Option<&Probe>) -> Map<String, V
                 .into(),
         ),
         Live::Unchecked(why) => ("unknown".into(), UNKNOWN, None, why.clone()),
+        Live::Seen(o) if o.failure.is_some() => (
+            o.state.to_string(),
+            INACTIVE,
+            Some("failed"),
+            o.failure.clone().unwrap_or_default(),
+        ),
         Live::Seen(o) if o.state == State::Running => match probe {
             Some(p) if p.ok => ("running".into(), ACTIVE, Some("ready"), String::new()),
             Some(p) => (
@@ -283,6 +292,7 @@ mod tests {
             oom_killed: oom,
             model: Some("m".into()),
             manager_id: Some("g".into()),
+            failure: None,
         }
     }
 
@@ -324,6 +334,27 @@ mod tests {
         let r = row(&rec("x"), &live, Some(&bad));
         assert_eq!(r["status"], "Waiting for Url to start");
         assert_eq!(r["state_reason"], "refused");
+    }
+
+    #[test]
+    fn a_failure_the_runtime_reports_is_failed_at_once_with_its_reason() {
+        let mut crash = obs("abcdef0123456789", "restarting", Some(3), false);
+        crash.failure = Some("CrashLoopBackOff: the container exited with code 3".into());
+        let c = [crash];
+        let live = find(&rec("abcdef0123456789"), &c);
+        let ok = Probe {
+            ok: true,
+            detail: String::new(),
+        };
+        let r = row(&rec("x"), &live, Some(&ok));
+        assert_eq!(r["status"], INACTIVE);
+        assert_eq!(r["phase"], "failed");
+        assert_eq!(r["exit_code"], 3);
+        assert_eq!(
+            r["last_failure"]["reason"],
+            "CrashLoopBackOff: the container exited with code 3"
+        );
+        assert_eq!(ui_filter(&r), Some(false));
     }
 
     #[test]

@@ -376,6 +376,7 @@ impl Engine {
                     oom_killed: false,
                     model: labels.get(label::MODEL).cloned(),
                     manager_id: labels.get(label::MANAGER_ID).cloned(),
+                    failure: None,
                 }
             })
             .collect())
@@ -428,6 +429,7 @@ impl Engine {
                 oom_killed: state.oom_killed.unwrap_or(false),
                 model: labels.get(label::MODEL).cloned(),
                 manager_id: labels.get(label::MANAGER_ID).cloned(),
+                failure: None,
             },
             labels,
             ports,

@@ -5,14 +5,18 @@
 //! [`proxy`] choosing the proxy. Credentials stay in memory: no certificate, key or token is
 //! ever written to a file. [`diagnose`] is the staged connection test, [`access`] the
 //! permissions the runtime needs, [`error`] what a failed kube call means; [`manifest`] builds
-//! the objects a start applies (pure), with [`quantity`] checking resource values.
+//! the objects a start applies (pure), with [`quantity`] checking resource values;
+//! [`observe`] reads a Deployment and its pods as a state and [`address`] its Service as URLs
+//! (both pure).
 
 pub mod access;
+pub mod address;
 pub mod client;
 pub mod diagnose;
 pub mod eks;
 pub mod error;
 pub mod manifest;
+pub mod observe;
 pub mod proxy;
 pub mod quantity;
 pub mod settings;
