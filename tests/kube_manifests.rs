@@ -40,6 +40,7 @@ fn workload(model: &str, mode: Mode, gpu: bool) -> Workload {
         ),
         ports: ports(mode, model),
         gpu,
+        tuning: Default::default(),
     }
 }
 

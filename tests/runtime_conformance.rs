@@ -79,6 +79,7 @@ impl<R: Runtime> Subject<R> {
             cluster: ContainerType::Docker,
             gpu: false,
             wait: Duration::from_secs(15),
+            tuning: Default::default(),
         };
         let connection = Stanza::new("docker");
         let (mut workload, _) = workload(

@@ -163,6 +163,7 @@ pub fn workload(
         labels: plan::labels(&want.model, manager, want.mode, &spec_hash),
         ports: plan::ports(want.mode, &want.model),
         gpu: want.gpu,
+        tuning: want.tuning.clone(),
     };
     (workload, spec_hash)
 }
@@ -600,6 +601,7 @@ mod tests {
             cluster: ContainerType::Docker,
             gpu: false,
             wait: Duration::from_secs(2),
+            tuning: Default::default(),
         };
         let token = Secret::new("t0ken");
         let connection = Stanza::new("docker");

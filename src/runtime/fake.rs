@@ -126,6 +126,7 @@ impl Fake {
             labels,
             ports: Vec::new(),
             created_at,
+            resolved: None,
         };
         inner.slots.push(Slot {
             found,
@@ -297,6 +298,7 @@ impl Runtime for Fake {
                 labels,
                 ports: Vec::new(),
                 created_at: Some(jiff::Timestamp::now()),
+                resolved: None,
             },
             ports: w.ports.clone(),
             logs: Vec::new(),

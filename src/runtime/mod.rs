@@ -57,6 +57,8 @@ pub struct Workload {
     pub ports: Vec<Port>,
     /// Request every GPU.
     pub gpu: bool,
+    /// The start's deployment settings ([`plan::TUNING_KEYS`]) for a runtime that has them.
+    pub tuning: BTreeMap<String, String>,
 }
 
 /// A workload as a runtime reports it when asked by name or id: identity and state, its
@@ -72,6 +74,9 @@ pub struct Found {
     pub ports: Vec<(u16, u16)>,
     /// When the runtime made it (to tell a start under way from a leftover).
     pub created_at: Option<jiff::Timestamp>,
+    /// The URLs, when the runtime resolves them itself (Kubernetes reads its Service and
+    /// Routes), or why they are not known yet; `None`: built from `ports`.
+    pub resolved: Option<Result<Urls, String>>,
 }
 
 impl Found {

@@ -37,7 +37,22 @@ pub struct StartRequest {
     pub gpu: bool,
     /// How long to wait for the container's API to answer before replying `starting`.
     pub wait: Duration,
+    /// The request's values of [`TUNING_KEYS`] that are not empty.
+    pub tuning: BTreeMap<String, String>,
 }
+
+/// Settings of a Kubernetes deployment a start may give instead of the connection's cluster
+/// defaults (checked by the runtime that reads them; Docker has no use for them).
+pub const TUNING_KEYS: [&str; 8] = [
+    "min_cpu",
+    "max_cpu",
+    "min_memory",
+    "max_memory",
+    "hpa_enabled",
+    "min_replicas",
+    "max_replicas",
+    "cpu_threshold_percent",
+];
 
 /// Default wait for readiness.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -107,6 +122,11 @@ pub fn start_request(fields: &Fields) -> Result<StartRequest, ApiError> {
             }
         },
     };
+    let tuning = TUNING_KEYS
+        .iter()
+        .map(|k| (k.to_string(), text(k)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
     Ok(StartRequest {
         model,
         image,
@@ -114,6 +134,7 @@ pub fn start_request(fields: &Fields) -> Result<StartRequest, ApiError> {
         cluster,
         gpu,
         wait,
+        tuning,
     })
 }
 

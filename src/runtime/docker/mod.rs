@@ -434,6 +434,7 @@ impl Engine {
             labels,
             ports,
             created_at,
+            resolved: None,
         }))
     }
 
@@ -867,6 +868,7 @@ mod tests {
             labels: [("k".to_string(), "v".to_string())].into_iter().collect(),
             ports: super::super::plan::ports(crate::model::record::Mode::Dev, "__dev__"),
             gpu: true,
+            tuning: Default::default(),
         };
         let stanza = crate::conffile::Stanza::from_pairs(
             "docker",

@@ -5,7 +5,7 @@
 //! a Route or an Ingress, which terminate TLS). An address not known yet (a load balancer
 //! still being made) is an error saying so, and is filled in later. Pure.
 
-use super::manifest::{Design, Exposure, port_name};
+use super::manifest::{Exposure, Settings, ingress_host, port_name};
 use crate::runtime::plan::{Role, Urls, url_host};
 use k8s_openapi::api::core::v1::Service;
 use serde_json::Value;
@@ -19,14 +19,16 @@ pub struct NodeHosts {
     pub external: Option<String>,
 }
 
-/// The URLs of the model `design` describes, from its Service and (for `route`) its Routes.
+/// The URLs of the model whose objects are named `name` and serve `roles`, from its Service
+/// and (for `route`) its Routes.
 pub fn urls(
-    design: &Design<'_>,
+    name: &str,
+    roles: &[Role],
+    s: &Settings,
     hosts: &NodeHosts,
     service: &Service,
     routes: &[Value],
 ) -> Result<Urls, String> {
-    let s = design.settings;
     let scheme = |role: Role| match role {
         Role::Api | Role::Jupyter if s.https => "https",
         _ => "http",
@@ -88,7 +90,7 @@ pub fn urls(
                 ))
             }
             Exposure::Route => {
-                let name = format!("{}-{}", design.workload.name, port_name(role));
+                let name = format!("{name}-{}", port_name(role));
                 let host = routes
                     .iter()
                     .find(|r| r["metadata"]["name"] == name.as_str())
@@ -98,14 +100,12 @@ pub fn urls(
                 Ok(format!("https://{host}"))
             }
             Exposure::Ingress => {
-                let host = design
-                    .ingress_host(role)
+                let host = ingress_host(s, name, role)
                     .ok_or("ingress_host_pattern is not set, so the Ingress has no host")?;
                 Ok(format!("https://{host}"))
             }
         }
     };
-    let roles: Vec<Role> = design.workload.ports.iter().map(|p| p.role).collect();
     let optional = |role: Role| -> Result<String, String> {
         if roles.contains(&role) {
             url(role, false)
@@ -133,22 +133,9 @@ mod tests {
     use super::*;
     use crate::conffile::Stanza;
     use crate::model::record::Mode;
-    use crate::runtime::Workload;
-    use crate::runtime::kubernetes::manifest::Settings;
-    use crate::runtime::plan::{Env, labels, ports};
+    use crate::runtime::plan::ports;
     use serde_json::json;
     use std::collections::BTreeMap;
-
-    fn workload(mode: Mode) -> Workload {
-        Workload {
-            name: "mltk-m-1".into(),
-            image: "img:1".into(),
-            env: Env::default(),
-            labels: labels("m", "g", mode, "00"),
-            ports: ports(mode, "m"),
-            gpu: false,
-        }
-    }
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
         Settings::read(
@@ -159,7 +146,7 @@ mod tests {
         .unwrap()
     }
 
-    fn service(ports: serde_json::Value, lb: Option<&str>) -> Service {
+    fn service(ports: Value, lb: Option<&str>) -> Service {
         let mut v = json!({"spec": {"clusterIP": "10.96.0.7", "ports": ports}});
         if let Some(ip) = lb {
             v["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
@@ -174,14 +161,12 @@ mod tests {
         }
     }
 
+    const NAME: &str = "mltk-m-1";
+
     #[test]
     fn node_ports_use_the_internal_host_for_splunk_and_the_external_for_people() {
-        let w = workload(Mode::Dev);
+        let roles: Vec<Role> = ports(Mode::Dev, "m").iter().map(|p| p.role).collect();
         let s = settings(&[]);
-        let d = Design {
-            workload: &w,
-            settings: &s,
-        };
         let svc = service(
             json!([{"name": "api", "port": 5000, "nodePort": 31000},
                    {"name": "jupyter", "port": 8888, "nodePort": 31001},
@@ -190,87 +175,51 @@ mod tests {
                    {"name": "spark", "port": 4040, "nodePort": 31004}]),
             None,
         );
-        let u = urls(&d, &hosts(), &svc, &[]).unwrap();
+        let u = urls(NAME, &roles, &s, &hosts(), &svc, &[]).unwrap();
         assert_eq!(u.api_url, "http://node.internal:31000");
         assert_eq!(u.api_url_external, "http://node.example.com:31000");
         assert_eq!(u.jupyter_url, "http://node.example.com:31001");
         assert_eq!(u.mlflow_url, "http://node.example.com:31003");
         // No node port allocated yet: said, not guessed.
         let bare = service(json!([{"name": "api", "port": 5000}]), None);
-        let w = workload(Mode::Prod);
-        let d = Design {
-            workload: &w,
-            settings: &s,
-        };
-        assert!(
-            urls(&d, &hosts(), &bare, &[])
-                .unwrap_err()
-                .contains("no node port for api")
-        );
+        let e = urls(NAME, &[Role::Api], &s, &hosts(), &bare, &[]).unwrap_err();
+        assert!(e.contains("no node port for api"), "{e}");
+        // A PROD model has no Jupyter URL.
+        let u = urls(NAME, &[Role::Api], &s, &hosts(), &svc, &[]).unwrap();
+        assert_eq!(u.jupyter_url, "");
     }
 
     #[test]
     fn load_balancers_routes_ingresses_and_in_cluster_each_have_their_form() {
-        let w = workload(Mode::Prod);
         let api = json!([{"name": "api", "port": 5000, "nodePort": 30500}]);
+        let at = |s: &Settings, svc: &Service, routes: &[Value]| {
+            urls(NAME, &[Role::Api], s, &hosts(), svc, routes)
+        };
         let lb = settings(&[
             ("service_type", "load_balancer"),
             ("container_enable_https", "true"),
         ]);
-        let d = Design {
-            workload: &w,
-            settings: &lb,
-        };
-        assert!(
-            urls(&d, &hosts(), &service(api.clone(), None), &[])
-                .unwrap_err()
-                .contains("no address yet")
-        );
-        let u = urls(
-            &d,
-            &hosts(),
-            &service(api.clone(), Some("203.0.113.9")),
-            &[],
-        )
-        .unwrap();
+        let e = at(&lb, &service(api.clone(), None), &[]).unwrap_err();
+        assert!(e.contains("no address yet"), "{e}");
+        let u = at(&lb, &service(api.clone(), Some("203.0.113.9")), &[]).unwrap();
         assert_eq!(u.api_url, "https://203.0.113.9:5000");
 
         let route = settings(&[("service_type", "route")]);
-        let d = Design {
-            workload: &w,
-            settings: &route,
-        };
-        let routes =
-            [json!({"metadata": {"name": "mltk-m-1-api"}, "spec": {"host": "m.apps.example.com"}})];
-        assert_eq!(
-            urls(&d, &hosts(), &service(api.clone(), None), &routes)
-                .unwrap()
-                .api_url,
-            "https://m.apps.example.com"
-        );
-        assert!(urls(&d, &hosts(), &service(api.clone(), None), &[]).is_err());
+        let routes = [json!({"metadata": {"name": "mltk-m-1-api"},
+                             "spec": {"host": "m.apps.example.com"}})];
+        let u = at(&route, &service(api.clone(), None), &routes).unwrap();
+        assert_eq!(u.api_url, "https://m.apps.example.com");
+        assert!(at(&route, &service(api.clone(), None), &[]).is_err());
 
         let ingress = settings(&[
             ("service_type", "ingress"),
             ("ingress_host_pattern", "{name}-{port}.example.com"),
         ]);
-        let d = Design {
-            workload: &w,
-            settings: &ingress,
-        };
-        assert_eq!(
-            urls(&d, &hosts(), &service(api.clone(), None), &[])
-                .unwrap()
-                .api_url_external,
-            "https://mltk-m-1-api.example.com"
-        );
+        let u = at(&ingress, &service(api.clone(), None), &[]).unwrap();
+        assert_eq!(u.api_url_external, "https://mltk-m-1-api.example.com");
 
         let inside = settings(&[("in_cluster_mode", "1"), ("service_type", "ingress")]);
-        let d = Design {
-            workload: &w,
-            settings: &inside,
-        };
-        let u = urls(&d, &hosts(), &service(api, None), &[]).unwrap();
+        let u = at(&inside, &service(api, None), &[]).unwrap();
         assert_eq!(u.api_url, "http://10.96.0.7:5000");
         assert_eq!(u.api_url_external, u.api_url);
     }

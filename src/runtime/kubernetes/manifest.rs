@@ -464,12 +464,9 @@ impl Design<'_> {
             .filter(move |p| !(in_cluster && p.role == Role::Api))
     }
 
-    /// The host of port `role` from `ingress_host_pattern` (`{name}`, `{port}`).
+    /// The host of port `role` from `ingress_host_pattern`.
     pub fn ingress_host(&self, role: Role) -> Option<String> {
-        self.settings.ingress_host_pattern.as_ref().map(|p| {
-            p.replace("{name}", self.name())
-                .replace("{port}", port_name(role))
-        })
+        ingress_host(self.settings, self.name(), role)
     }
 
     /// One Ingress per exposed port, when the exposure is `Ingress`: `<name>-<port>`, the
@@ -560,6 +557,15 @@ impl Design<'_> {
     }
 }
 
+/// The host of port `role` of the objects named `name`, from `ingress_host_pattern`
+/// (`{name}`, `{port}`).
+pub fn ingress_host(settings: &Settings, name: &str, role: Role) -> Option<String> {
+    settings
+        .ingress_host_pattern
+        .as_ref()
+        .map(|p| p.replace("{name}", name).replace("{port}", port_name(role)))
+}
+
 /// `obj` owned by the Deployment `name` with `uid`, so it goes when the Deployment goes.
 pub fn owned_by(mut obj: Value, name: &str, uid: &str) -> Value {
     obj["metadata"]["ownerReferences"] = json!([{
@@ -593,6 +599,7 @@ mod tests {
             labels: labels("My_Model", "guid-1", mode, &spec),
             ports: ports(mode, "My_Model"),
             gpu,
+            tuning: Default::default(),
         }
     }
 
