@@ -202,7 +202,7 @@ fn fake_subject() -> Subject<Fake> {
 }
 
 /// The Docker subject; `None` when no engine is reachable (the test is skipped, loudly).
-fn docker_subject(tag: &str) -> Option<Subject<impl Runtime>> {
+async fn docker_subject(tag: &str) -> Option<Subject<impl Runtime>> {
     if !common::docker::require_docker() {
         return None;
     }
@@ -222,6 +222,7 @@ fn docker_subject(tag: &str) -> Option<Subject<impl Runtime>> {
         &stanza,
         &Secrets::default(),
     )
+    .await
     .expect("docker connection");
     Some(Subject {
         rt: Rc::new(rt),
@@ -503,9 +504,11 @@ macro_rules! conformance {
             $(
                 #[test]
                 fn $behaviour() {
-                    if let Some(s) = super::docker_subject(stringify!($behaviour)) {
-                        super::block_on(super::$behaviour(s));
-                    }
+                    super::block_on(async {
+                        if let Some(s) = super::docker_subject(stringify!($behaviour)).await {
+                            super::$behaviour(s).await;
+                        }
+                    });
                 }
             )*
         }

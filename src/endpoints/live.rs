@@ -152,7 +152,7 @@ async fn observe_saved(
         let conn = SavedConnection::load(store, ty)
             .await
             .map_err(|e| e.message)?;
-        let rt = conn.connect().map_err(|e| e.message)?;
+        let rt = conn.connect().await.map_err(|e| e.message)?;
         let notes = warnings(&rt);
         let token = conn.secrets.get("api_token").cloned();
         let seen = observe(&rt, manager, &ours, token.as_ref())

@@ -50,7 +50,7 @@ async fn logs_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> {
             q.model
         ))
     })?;
-    let rt = SavedConnection::load(&store, ty).await?.connect()?;
+    let rt = SavedConnection::load(&store, ty).await?.connect().await?;
     let mut body = read_logs(&rt, &q, &id).await?;
     let mut messages = warnings(&rt);
     messages.extend(super::body::unknown_keys_warning(

@@ -110,7 +110,7 @@ async fn start_inner(ctx: &Context, req: &Request) -> Result<Outcome, ApiError> 
             "No api_token was stored; a new one was generated and stored for this connection.",
         ));
     }
-    let rt = conn.connect()?;
+    let rt = conn.connect().await?;
     messages.extend(warnings(&rt));
     let (workload, spec_hash) = workload(
         &want,
@@ -336,17 +336,17 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
             .find(id)
             .await?
             .ok_or_else(|| self.vanished())?;
-        let urls = self.urls(&found)?;
+        let (first, pending) = self.urls(&found);
         let started_at = now_iso();
-        let starting = self.record(id, &urls, Phase::Starting, &started_at);
+        let starting = self.record(id, &first, Phase::Starting, &started_at);
         self.records
             .put(&self.want.model, &starting.pairs())
             .await?;
         *recorded = true;
-        let (phase, reason) = self.wait_ready(id, &urls).await?;
-        if phase == Phase::Ready {
-            let ready = self.record(id, &urls, Phase::Ready, &started_at);
-            self.records.put(&self.want.model, &ready.pairs()).await?;
+        let (phase, reason, urls) = self.wait_ready(id, first.clone(), pending).await?;
+        if phase == Phase::Ready || urls != first {
+            let now = self.record(id, &urls, phase, &started_at);
+            self.records.put(&self.want.model, &now.pairs()).await?;
         }
         Ok((urls, phase, reason))
     }
@@ -360,14 +360,13 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
         ))
     }
 
-    /// The URLs of the running workload.
-    fn urls(&self, found: &Found) -> Result<Urls, ApiError> {
-        self.runtime.urls(found, &self.workload.ports).map_err(|e| {
-            ApiError::new(
-                ErrorKind::BadGateway,
-                format!("The container started but {e}."),
-            )
-        })
+    /// The URLs of the running workload; empty, with the reason, while the runtime cannot
+    /// tell them yet (a load balancer still being made): a later look fills them in.
+    fn urls(&self, found: &Found) -> (Urls, Option<String>) {
+        match self.runtime.urls(found, &self.workload.ports) {
+            Ok(urls) => (urls, None),
+            Err(why) => (Urls::default(), Some(why)),
+        }
     }
 
     /// One health probe of the workload's API.
@@ -382,24 +381,37 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
             .unwrap_or_else(|| crate::runtime::probe::Probe::fail("not probed"))
     }
 
-    /// Probes until the API answers, the workload stops or goes, or the wait is over.
-    async fn wait_ready(&self, id: &str, urls: &Urls) -> Result<(Phase, String), ApiError> {
+    /// Probes until the API answers, the workload stops or goes, or the wait is over; URLs
+    /// not known yet (`pending` says why) are looked for on the way. The phase reached, why
+    /// not ready, and the URLs.
+    async fn wait_ready(
+        &self,
+        id: &str,
+        mut urls: Urls,
+        mut pending: Option<String>,
+    ) -> Result<(Phase, String, Urls), ApiError> {
         let until = (Instant::now() + self.want.wait).min(self.deadline);
         loop {
-            let p = self.probe(urls).await;
+            let p = match &pending {
+                Some(why) => crate::runtime::probe::Probe::fail(why.clone()),
+                None => self.probe(&urls).await,
+            };
             if p.ok {
-                return Ok((Phase::Ready, String::new()));
+                return Ok((Phase::Ready, String::new(), urls));
             }
             let now = self
                 .runtime
                 .find(id)
                 .await?
                 .ok_or_else(|| self.vanished())?;
-            if now.observed.state != State::Running {
+            if now.observed.state != State::Running || now.observed.failure.is_some() {
                 return Err(self.ended(id, &now).await);
             }
+            if pending.is_some() {
+                (urls, pending) = self.urls(&now);
+            }
             if Instant::now() >= until {
-                return Ok((Phase::Starting, p.detail));
+                return Ok((Phase::Starting, p.detail, urls));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -434,14 +446,17 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
             .map(|(_, v)| v.as_str())
             .collect();
         let quoted = names::mask(&output.join(" | "), &secrets);
+        let what = match &c.observed.failure {
+            Some(why) => format!("The container could not start ({why})"),
+            None => format!(
+                "The container stopped during start ({}, exit code {})",
+                c.observed.state,
+                c.observed.exit_code.unwrap_or(-1)
+            ),
+        };
         ApiError::new(
             ErrorKind::BadGateway,
-            format!(
-                "The container stopped during start ({}, exit code {}); its last output: {}",
-                c.observed.state,
-                c.observed.exit_code.unwrap_or(-1),
-                names::excerpt(&quoted, 2000)
-            ),
+            format!("{what}; its last output: {}", names::excerpt(&quoted, 2000)),
         )
     }
 
@@ -503,9 +518,9 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
         stored: Option<&Stanza>,
         mut messages: Vec<Value>,
     ) -> Result<Outcome, ApiError> {
-        let urls = self.urls(&c)?;
+        let (urls, pending) = self.urls(&c);
         let id = c.observed.id.clone();
-        let phase = if self.probe(&urls).await.ok {
+        let phase = if pending.is_none() && self.probe(&urls).await.ok {
             Phase::Ready
         } else {
             Phase::Starting
@@ -536,7 +551,7 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
                     let state = &c.observed.state;
                     return match plan::existing(label_of, state, self.manager, self.spec_hash) {
                         Existing::Running => {
-                            let urls = self.urls(&c)?;
+                            let (urls, _) = self.urls(&c);
                             Ok(Some(self.reply(
                                 &c.observed.id,
                                 &urls,

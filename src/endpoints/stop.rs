@@ -114,7 +114,7 @@ pub async fn stop_model(
         }
         Err(e) => return Err(e),
     };
-    let rt = conn.connect()?;
+    let rt = conn.connect().await?;
     let removed = stop_workloads(&rt, &manager, model, recorded).await?;
     Ok((removed, warnings(&rt)))
 }

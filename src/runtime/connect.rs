@@ -24,6 +24,9 @@ pub enum Connected {
     /// A Docker engine.
     #[cfg(feature = "runtimes")]
     Docker(Box<super::docker::Engine>),
+    /// A Kubernetes cluster.
+    #[cfg(feature = "runtimes")]
+    Kubernetes(Box<super::kubernetes::cluster::Cluster>),
     /// Keeps the enum well-formed in a build without runtimes; never made.
     #[doc(hidden)]
     None(std::convert::Infallible),
@@ -31,7 +34,7 @@ pub enum Connected {
 
 /// Connects to the runtime of `ty` with its saved settings and secrets; bad settings are
 /// [`Failure::BadSettings`], a runtime this build cannot drive [`Failure::Unsupported`].
-pub fn connect(
+pub async fn connect(
     ty: ContainerType,
     stanza: &Stanza,
     secrets: &Secrets,
@@ -44,6 +47,12 @@ pub fn connect(
             let engine = super::docker::Engine::shared(&settings, super::docker::CALL_TIMEOUT)?;
             Ok(Connected::Docker(Box::new(engine)))
         }
+        #[cfg(feature = "runtimes")]
+        ContainerType::Kubernetes => {
+            let cluster = super::kubernetes::cluster::Cluster::connect(stanza, secrets).await?;
+            Ok(Connected::Kubernetes(Box::new(cluster)))
+        }
+        #[cfg(not(feature = "runtimes"))]
         other => {
             let _ = (stanza, secrets);
             Err(unsupported(other))
@@ -82,7 +91,8 @@ pub async fn diagnose(
 pub fn ensure_supported(ty: ContainerType) -> Result<(), RuntimeError> {
     match ty {
         #[cfg(feature = "runtimes")]
-        ContainerType::Docker => Ok(()),
+        ContainerType::Docker | ContainerType::Kubernetes => Ok(()),
+        #[cfg(not(feature = "runtimes"))]
         other => Err(unsupported(other)),
     }
 }
@@ -111,6 +121,8 @@ macro_rules! delegate {
         match $self {
             #[cfg(feature = "runtimes")]
             Connected::Docker($rt) => $call,
+            #[cfg(feature = "runtimes")]
+            Connected::Kubernetes($rt) => $call,
             Connected::None(never) => match *never {},
         }
     };

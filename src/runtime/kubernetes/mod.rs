@@ -7,11 +7,13 @@
 //! permissions the runtime needs, [`error`] what a failed kube call means; [`manifest`] builds
 //! the objects a start applies (pure), with [`quantity`] checking resource values;
 //! [`observe`] reads a Deployment and its pods as a state and [`address`] its Service as URLs
-//! (both pure).
+//! (both pure). [`cluster`] is the runtime itself: the [`crate::runtime::Runtime`] verbs on a
+//! cluster, written with all of the above.
 
 pub mod access;
 pub mod address;
 pub mod client;
+pub mod cluster;
 pub mod diagnose;
 pub mod eks;
 pub mod error;

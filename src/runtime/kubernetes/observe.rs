@@ -1,8 +1,10 @@
 //! What a model's Deployment and its pods say about it, in the runtime-neutral words of
-//! [`Observed`]: ready only when the Deployment has seen its latest spec and every replica is
-//! updated and ready; failed with the reason as soon as a pod shows it cannot get there
+//! [`Observed`]: a Deployment that exists runs (`running`, as a started Docker container
+//! does; whether it serves is what the health probe with the token says, and a Service only
+//! reaches ready pods); failed with the reason as soon as a pod shows it cannot get there
 //! (image pull, crash loop with its last exit code, unschedulable with the scheduler's
-//! message) or the rollout's progress deadline passes. Pure.
+//! message) or the rollout's progress deadline passes; `removing` while it is deleted,
+//! `exited` when scaled to zero. Pure.
 
 use crate::runtime::label;
 use crate::runtime::state::{Observed, State};
@@ -89,11 +91,8 @@ pub fn observe(d: &Deployment, pods: &[&Pod]) -> Observed {
         o.state = State::Exited;
         return o;
     }
-    if rolled_out(d, wanted) {
-        o.state = State::Running;
-        return o;
-    }
-    // Not ready: does anything say it never will be?
+    o.state = State::Running;
+    // Does anything say it will not become ready without a change?
     for pod in pods {
         if let Some((state, failure, exit, oom)) = pod_failure(pod) {
             o.state = state;
@@ -103,25 +102,8 @@ pub fn observe(d: &Deployment, pods: &[&Pod]) -> Observed {
             return o;
         }
     }
-    if let Some(why) = stalled(d) {
-        o.failure = Some(why);
-    }
+    o.failure = stalled(d);
     o
-}
-
-/// The Deployment has seen its latest spec and every wanted replica is updated and ready.
-fn rolled_out(d: &Deployment, wanted: i32) -> bool {
-    let Some(s) = &d.status else {
-        return false;
-    };
-    let seen = match (s.observed_generation, d.metadata.generation) {
-        (Some(seen), Some(generation)) => seen >= generation,
-        (_, None) => true,
-        (None, Some(_)) => false,
-    };
-    seen && s.updated_replicas.unwrap_or(0) >= wanted
-        && s.ready_replicas.unwrap_or(0) >= wanted
-        && s.replicas.unwrap_or(0) == s.updated_replicas.unwrap_or(0)
 }
 
 /// `Progressing=False` with `ProgressDeadlineExceeded`: the rollout gave up.
@@ -176,7 +158,7 @@ fn pod_failure(pod: &Pod) -> Option<(State, String, Option<i64>, bool)> {
             } else {
                 format!("{reason}: {message}")
             };
-            return Some((State::Created, text, None, false));
+            return Some((State::Running, text, None, false));
         }
         if reason == "CrashLoopBackOff" {
             let code = last.map(|t| i64::from(t.exit_code));
@@ -230,20 +212,26 @@ mod tests {
     }
 
     #[test]
-    fn ready_needs_the_latest_generation_and_every_replica() {
+    fn a_deployment_runs_until_deleted_or_scaled_to_zero() {
         let ready = json!({"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
                            "readyReplicas": 1, "availableReplicas": 1});
-        let o = observe(&deployment(2, ready.clone()), &[]);
-        assert_eq!(o.state, State::Running);
-        assert_eq!(
-            (o.model.as_deref(), o.manager_id.as_deref()),
-            (Some("M"), Some("g1"))
+        let o = observe(&deployment(2, ready), &[]);
+        assert_eq!((o.state, o.failure), (State::Running, None));
+        assert_eq!((o.model.as_deref(), o.manager_id.as_deref()), (Some("M"), Some("g1")));
+        // Not rolled out yet: running (the probe tells whether it serves), not failed.
+        let rolling = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1});
+        let o = observe(&deployment(2, rolling), &[]);
+        assert_eq!((o.state, o.failure), (State::Running, None));
+        let mut gone = deployment(1, json!({}));
+        gone.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
         );
-        // An older generation seen: the new spec is not rolled out yet.
-        assert_eq!(observe(&deployment(3, ready), &[]).state, State::Created);
-        let not_ready = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1});
-        let o = observe(&deployment(1, not_ready), &[]);
-        assert_eq!((o.state, o.failure), (State::Created, None));
+        assert_eq!(observe(&gone, &[]).state, State::Removing);
+        let mut zero = deployment(1, json!({}));
+        if let Some(spec) = zero.spec.as_mut() {
+            spec.replicas = Some(0);
+        }
+        assert_eq!(observe(&zero, &[]).state, State::Exited);
     }
 
     #[test]
