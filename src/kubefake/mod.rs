@@ -2,34 +2,50 @@
 //! run here. It serves HTTPS on loopback with a throwaway CA, checks bearer, Basic,
 //! client-certificate and EKS credentials for real, authorises every request against a
 //! configurable rule list (and answers `SelfSubjectAccessReview`s from it), keeps objects in
-//! a generic store, reports errors as `Status` objects, and fails on demand. Real clients
-//! (kube, kubectl, the Python client) talk to it unchanged.
+//! a generic store, runs what a cluster runs for workloads (Deployments become pods whose
+//! status moves on with time, Services get addresses, owners take their dependents with them,
+//! pods have logs), takes server-side apply and merge patches, reports errors as `Status`
+//! objects, and fails on demand. Real clients (kube, kubectl, the Python client) talk to it
+//! unchanged.
 //!
 //! Module map: [`server`] (connections, the order of checks) → [`faults`] (injected
 //! failures), [`auth`] with [`eks`] (who is calling), [`routes`] (path → route, answers) with
-//! [`authz`] (rules, reviews) and [`protobuf`] (kubectl's request bodies), [`resources`] (the type table behind discovery and routing),
-//! [`store`] and [`selector`] (objects, label selectors), [`status`] (answers and errors);
-//! [`pki`] (certificates, TLS), [`kubeconfig`] (for kubectl and the Python client).
+//! [`authz`] (rules, reviews) and [`protobuf`] (kubectl's request bodies), [`resources`] (the
+//! type table behind discovery and routing, with each kind's defaults), [`store`] and
+//! [`selector`] (objects, label and field selectors), [`apply`] (server-side apply, merge
+//! patches, managed fields), [`gc`] (deletion and its cascade), [`status`] (answers and
+//! errors); the simulated cluster: [`cluster`] (its settings and memory), [`controller`]
+//! (Deployments → pods → status, the image names that make them fail), [`services`] (cluster
+//! IPs, node ports, load balancers), [`logs`] (pod logs); [`pki`] (certificates, TLS),
+//! [`kubeconfig`] (for kubectl and the Python client).
 //!
-//! Growing it (Deployments, Services, Pods, logs, server-side apply): add the types to
-//! [`resources::TYPES`], their verbs to [`routes::handle`], and their behaviour (status that
-//! moves, logs) in modules of their own next to the store.
+//! Growing it: a new kind is an entry in [`resources::TYPES`] (with its defaults); behaviour
+//! that needs other objects or time goes in a module of its own, called from
+//! `routes::catch_up` (moved on before every request, at the request's instant, so tests are
+//! deterministic without a background task) or from `routes::admit` (on every write).
 
+pub mod apply;
 pub mod auth;
 pub mod authz;
+pub mod cluster;
+pub mod controller;
 pub mod eks;
 pub mod faults;
+pub mod gc;
 pub mod kubeconfig;
+pub mod logs;
 pub mod pki;
 pub mod protobuf;
 pub mod resources;
 pub mod routes;
 pub mod selector;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod store;
 
 use authz::Rule;
+use cluster::{Behaviour, Cluster};
 use eks::EksAccount;
 use faults::FaultKind;
 use kubeconfig::KubeUser;
@@ -70,6 +86,9 @@ pub struct Options {
     pub port: u16,
     /// The names the server's certificate holds (to provoke a host name mismatch).
     pub server_names: Vec<String>,
+    /// How the simulated parts behave: OpenShift's Routes served or not, how fast pods
+    /// start and become ready, how soon load balancers get an address.
+    pub behaviour: Behaviour,
 }
 
 impl std::fmt::Debug for Options {
@@ -82,6 +101,7 @@ impl std::fmt::Debug for Options {
             .field("git_version", &self.git_version)
             .field("port", &self.port)
             .field("server_names", &self.server_names)
+            .field("behaviour", &self.behaviour)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +123,7 @@ impl Default for Options {
             git_version: "v1.33.0".into(),
             port: 0,
             server_names: vec!["127.0.0.1".into(), "localhost".into()],
+            behaviour: Behaviour::default(),
         }
     }
 }
@@ -199,6 +220,7 @@ impl KubeFake {
             .to_string();
         let state = Arc::new(State {
             store: Mutex::new(seed(&options)?),
+            cluster: Mutex::new(Cluster::new(options.behaviour.clone())),
             rules: Mutex::new(options.rules.clone()),
             credentials: Mutex::new(auth::Credentials {
                 tokens: options.tokens.clone(),
@@ -252,6 +274,39 @@ impl KubeFake {
     /// Makes the next `count` requests (under `path_prefix`, when given) fail with `kind`.
     pub fn inject(&self, kind: FaultKind, count: usize, path_prefix: Option<&str>) {
         self.state.faults.inject(kind, count, path_prefix);
+    }
+
+    /// Makes the next `count` `method` requests (e.g. only `PATCH`) under `path_prefix` fail
+    /// with `kind`.
+    pub fn inject_on(&self, kind: FaultKind, count: usize, method: &str, path_prefix: &str) {
+        self.state
+            .faults
+            .inject_on(kind, count, Some(method), Some(path_prefix));
+    }
+
+    /// Appends `line` to the log of pod `pod`'s first container in `ns`, as written now.
+    pub fn append_log(&self, ns: &str, pod: &str, line: &str) -> Result<(), String> {
+        let container = self
+            .with_store(|s| {
+                let pods = resources::find("", "v1", "pods")?;
+                let obj = s.get(pods, ns, pod).ok()?;
+                obj["spec"]["containers"][0]["name"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .flatten()
+            .ok_or_else(|| format!("no pod {ns}/{pod} with a container"))?;
+        let mut cluster = self
+            .state
+            .cluster
+            .lock()
+            .map_err(|_| "the fake's state is unusable".to_string())?;
+        cluster
+            .appended
+            .entry((ns.to_string(), pod.to_string(), container))
+            .or_default()
+            .push((jiff::Timestamp::now(), line.to_string()));
+        Ok(())
     }
 
     /// Disarms every injected failure.
