@@ -174,11 +174,28 @@ pub fn container_id(pod_uid: &str, container: &str, attempt: u64) -> String {
     )
 }
 
+/// How long a crashing container runs before it exits: a fifth of the restart period.
+fn crash_run(b: &Behaviour) -> std::time::Duration {
+    (b.restart_every / 5).max(std::time::Duration::from_millis(1))
+}
+
 /// When attempt `attempt` (0-based) of a crashing container started and ended.
 pub fn crash_attempt(start: Timestamp, attempt: u64, b: &Behaviour) -> (Timestamp, Timestamp) {
     let every = b.restart_every.max(std::time::Duration::from_millis(2));
     let began = cluster::after(start, every * u32::try_from(attempt).unwrap_or(u32::MAX));
-    (began, cluster::after(began, every / 2))
+    (began, cluster::after(began, crash_run(b)))
+}
+
+/// How many attempts of a crashing container have ended `since_start` nanoseconds after its
+/// first start.
+fn crashes(since_start: i128, b: &Behaviour) -> u64 {
+    let run = cluster::nanos(crash_run(b));
+    let every = cluster::nanos(b.restart_every).max(2);
+    if since_start < run {
+        0
+    } else {
+        u64::try_from((since_start - run) / every).unwrap_or(0) + 1
+    }
 }
 
 /// One container's status at `now` for a pod that appeared at `born` and started at `start`.
@@ -210,8 +227,8 @@ fn container_status(
                                    "message": format!("Back-off pulling image \"{image}\"")}})
             };
         }
-        Some(Failure::Crash) => {
-            let attempts = u64::try_from(since_start / every).unwrap_or(0) + 1;
+        Some(Failure::Crash) if crashes(since_start, b) > 0 => {
+            let attempts = crashes(since_start, b);
             let (began, ended) = crash_attempt(start, attempts - 1, b);
             s["imageID"] = json!(format!("{image}@sha256:{:064x}", fnv(image.as_bytes())));
             s["restartCount"] = json!(attempts);

@@ -196,10 +196,11 @@ pub fn generated(
                 (start, format!("Starting the model server from {image}")),
                 (start, format!("Listening on 0.0.0.0:{port}")),
             ];
-            l.push(match controller::failure_of(image) {
-                Some(Failure::Stalls) => (ready, "Still loading the model...".to_string()),
-                _ => (ready, "Ready to serve".to_string()),
-            });
+            match controller::failure_of(image) {
+                Some(Failure::Stalls) => l.push((ready, "Still loading the model...".to_string())),
+                Some(Failure::Crash) => {}
+                _ => l.push((ready, "Ready to serve".to_string())),
+            }
             l
         }
         Instance::Terminated(attempt) => {
