@@ -12,7 +12,7 @@
 //! failures), [`auth`] with [`eks`] (who is calling), [`routes`] (path → route, answers) with
 //! [`authz`] (rules, reviews) and [`protobuf`] (kubectl's request bodies), [`resources`] (the
 //! type table behind discovery and routing, with each kind's defaults), [`store`] and
-//! [`selector`] (objects, label and field selectors), [`apply`] (server-side apply, merge
+//! [`selector`] (objects, label and field selectors), [`openapi`] (just enough for kubectl), [`apply`] (server-side apply, merge
 //! patches, managed fields), [`gc`] (deletion and its cascade), [`status`] (answers and
 //! errors); the simulated cluster: [`cluster`] (its settings and memory), [`controller`]
 //! (Deployments → pods → status, the image names that make them fail), [`services`] (cluster
@@ -34,6 +34,7 @@ pub mod faults;
 pub mod gc;
 pub mod kubeconfig;
 pub mod logs;
+pub mod openapi;
 pub mod pki;
 pub mod protobuf;
 pub mod resources;

@@ -8,7 +8,7 @@ use super::cluster::{self, Cluster};
 use super::resources::{self, ResourceType};
 use super::status::{self, Reply};
 use super::store::Store;
-use super::{controller, gc, logs, selector, services};
+use super::{controller, gc, logs, openapi, selector, services};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -46,6 +46,15 @@ pub enum Route {
         /// Its name.
         name: String,
     },
+    /// `/openapi/v3`: where each group version's OpenAPI document is.
+    OpenApi,
+    /// `/openapi/v3/api/v1` or `/openapi/v3/apis/{group}/{version}`.
+    OpenApiDocument {
+        /// "" for core.
+        group: String,
+        /// The version.
+        version: String,
+    },
     /// `/api/v1/namespaces/{ns}/pods/{name}/log`.
     Log {
         /// The namespace.
@@ -65,10 +74,19 @@ pub fn parse(path: &str) -> Route {
         ["api"] => return Route::Api,
         ["apis"] => return Route::Apis,
         ["apis", g] => return Route::ApiGroup(g.to_string()),
+        ["openapi", "v3"] => return Route::OpenApi,
+        ["openapi", "v3", "api", v] => ("", *v, &[][..]),
+        ["openapi", "v3", "apis", g, v] => (*g, *v, &[][..]),
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Route::NotFound,
     };
+    if segs.first() == Some(&"openapi") {
+        return Route::OpenApiDocument {
+            group: group.into(),
+            version: version.into(),
+        };
+    }
     let find = |plural: &str| resources::find(group, version, plural);
     match rest {
         [] => Route::Resources {
@@ -214,6 +232,10 @@ pub fn handle(
         Route::ApiGroup(g) => return discovery(resources::api_group(g, openshift)),
         Route::Resources { group, version } => {
             return discovery(resources::resource_list(group, version, openshift));
+        }
+        Route::OpenApi => return Reply::ok(openapi::root(openshift)),
+        Route::OpenApiDocument { group, version } => {
+            return discovery(openapi::document(group, version, openshift));
         }
         Route::Log { namespace, name } => return pod_log(ctx, namespace, name, query),
         Route::Collection { rt, namespace } => (*rt, namespace.clone(), None),
@@ -534,6 +556,15 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(parse("/healthz/x"), Route::NotFound);
+        assert_eq!(parse("/openapi/v3"), Route::OpenApi);
+        assert_eq!(
+            parse("/openapi/v3/apis/apps/v1"),
+            Route::OpenApiDocument {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
+        assert_eq!(parse("/openapi/v2"), Route::NotFound);
     }
 
     fn call(
