@@ -9,7 +9,6 @@
 #[allow(dead_code)]
 mod kube_cluster;
 
-use dsdl_handler::kubefake::cluster::Behaviour;
 use dsdl_handler::kubefake::faults::FaultKind;
 use dsdl_handler::kubefake::kubeconfig::KubeUser;
 use dsdl_handler::kubefake::{KubeFake, Options};
@@ -323,6 +322,21 @@ async fn workloads_through_kube() {
         .await
         .expect("the next PATCH");
 
+    // A delay on GETs of pods only: the list answers, late.
+    fake.inject_on(
+        FaultKind::Delay(Duration::from_millis(400)),
+        1,
+        "GET",
+        &format!("/api/v1/namespaces/{NS}/pods"),
+    );
+    let asked = Instant::now();
+    assert_eq!(pods(&pod_api, "m").await.len(), 2);
+    assert!(
+        asked.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        asked.elapsed()
+    );
+
     // Deleting the Deployment takes its pods and everything it owns.
     deployments
         .delete("m", &DeleteParams::background())
@@ -341,10 +355,7 @@ async fn workloads_through_kube() {
 #[tokio::test]
 async fn routes_on_openshift() {
     let fake = KubeFake::start(Options {
-        behaviour: Behaviour {
-            openshift: true,
-            ..Behaviour::default()
-        },
+        openshift: true,
         ..kube_cluster::options(0)
     })
     .expect("start the fake");

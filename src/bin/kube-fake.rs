@@ -49,7 +49,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok_or(format!("--gpu-node {v}: expected NAME=COUNT"))?;
                 args.options.nodes.push(NodeSpec { name, gpus: count });
             }
-            "--openshift" => args.options.behaviour.openshift = true,
+            "--openshift" => args.options.openshift = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }

@@ -53,6 +53,7 @@ use kubeconfig::KubeUser;
 use serde_json::{Value, json};
 use server::{Seen, State};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use store::Store;
 
 /// A node the fake reports, with how many `nvidia.com/gpu` it can allocate.
@@ -87,9 +88,33 @@ pub struct Options {
     pub port: u16,
     /// The names the server's certificate holds (to provoke a host name mismatch).
     pub server_names: Vec<String>,
-    /// How the simulated parts behave: OpenShift's Routes served or not, how fast pods
-    /// start and become ready, how soon load balancers get an address.
-    pub behaviour: Behaviour,
+    /// Serve OpenShift's `route.openshift.io` Routes (and list them in discovery); off, the
+    /// group is a 404 as on a plain cluster.
+    pub openshift: bool,
+    /// A pod's containers start (`Pending` → `Running`, not ready) this long after it appears.
+    pub pod_start_after: Duration,
+    /// ... and are ready this long after it appears.
+    pub pod_ready_after: Duration,
+    /// A crashing container restarts (and a failing image pull retries) this often.
+    pub restart_every: Duration,
+    /// A `LoadBalancer` Service gets its ingress address this long after it appears.
+    pub load_balancer_after: Duration,
+    /// The load balancer's hostname; `None`: the IP `127.0.0.1`.
+    pub load_balancer_hostname: Option<String>,
+}
+
+impl Options {
+    /// How the simulated parts behave.
+    fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            openshift: self.openshift,
+            pod_start_after: self.pod_start_after,
+            pod_ready_after: self.pod_ready_after,
+            restart_every: self.restart_every,
+            load_balancer_after: self.load_balancer_after,
+            load_balancer_hostname: self.load_balancer_hostname.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Options {
@@ -102,13 +127,14 @@ impl std::fmt::Debug for Options {
             .field("git_version", &self.git_version)
             .field("port", &self.port)
             .field("server_names", &self.server_names)
-            .field("behaviour", &self.behaviour)
+            .field("behaviour", &self.behaviour())
             .finish_non_exhaustive()
     }
 }
 
 impl Default for Options {
     fn default() -> Options {
+        let behaviour = Behaviour::default();
         Options {
             tokens: Vec::new(),
             passwords: Vec::new(),
@@ -124,7 +150,12 @@ impl Default for Options {
             git_version: "v1.33.0".into(),
             port: 0,
             server_names: vec!["127.0.0.1".into(), "localhost".into()],
-            behaviour: Behaviour::default(),
+            openshift: false,
+            pod_start_after: behaviour.pod_start_after,
+            pod_ready_after: behaviour.pod_ready_after,
+            restart_every: behaviour.restart_every,
+            load_balancer_after: behaviour.load_balancer_after,
+            load_balancer_hostname: None,
         }
     }
 }
@@ -221,7 +252,7 @@ impl KubeFake {
             .to_string();
         let state = Arc::new(State {
             store: Mutex::new(seed(&options)?),
-            cluster: Mutex::new(Cluster::new(options.behaviour.clone())),
+            cluster: Mutex::new(Cluster::new(options.behaviour())),
             rules: Mutex::new(options.rules.clone()),
             credentials: Mutex::new(auth::Credentials {
                 tokens: options.tokens.clone(),

@@ -442,6 +442,16 @@ fn patch(
             ctx.store.replace(rt, ns, obj).map(Reply::ok)
         }
         PatchKind::Merge => {
+            if param(query, "force").is_some() {
+                return Err(status::failure(
+                    422,
+                    "Invalid",
+                    "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be \
+                     specified for non-apply patch",
+                    Some(json!({"group": "meta.k8s.io", "kind": "PatchOptions",
+                        "causes": [{"reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]})),
+                ));
+            }
             let mut obj = live.ok_or_else(|| status::not_found(rt.plural, name))?;
             let patch: Value = serde_json::from_slice(body)
                 .map_err(|e| status::bad_request(&format!("the patch is not JSON: {e}")))?;
@@ -869,6 +879,35 @@ mod tests {
         assert_eq!(
             (scaled.code, scaled.body["metadata"]["generation"].as_u64()),
             (200, Some(2))
+        );
+        let merge = "application/merge-patch+json";
+        let forced_merge = go(
+            31,
+            "PATCH",
+            &format!("{deploy}?force=true"),
+            merge,
+            json!({}),
+        );
+        assert_eq!(forced_merge.code, 422);
+        // PUT: a stale resourceVersion is a conflict; the current one replaces.
+        let mut put = scaled.body.clone();
+        put["metadata"]["resourceVersion"] = json!("1");
+        assert_eq!(
+            go(32, "PUT", deploy, "application/json", put.clone()).code,
+            409
+        );
+        // The controller writes status in between, as on a real cluster: read, then write.
+        let current = go(33, "GET", deploy, "", Value::Null);
+        put["metadata"]["resourceVersion"] = current.body["metadata"]["resourceVersion"].clone();
+        let replaced = go(33, "PUT", deploy, "application/json", put);
+        assert_eq!(
+            (
+                replaced.code,
+                replaced.body["metadata"]["generation"].as_u64()
+            ),
+            (200, Some(2)),
+            "{:?}",
+            replaced.body
         );
         let pods = "/api/v1/namespaces/dsdl/pods?labelSelector=app%3Dm";
         let listed = go(40, "GET", pods, "", Value::Null);
