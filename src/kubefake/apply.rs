@@ -1,8 +1,8 @@
 //! Writes by patch and who owns which field: server-side apply (`application/apply-patch+yaml`,
 //! read as JSON), JSON merge patches (RFC 7386), and `metadata.managedFields` kept per
 //! manager. Ownership is simplified to field paths two levels deep (`.spec.replicas`,
-//! `.spec.template`, `.data.key`), three under `metadata.labels`/`annotations`
-//! (`.metadata.labels.app`): applying a different value to a path another manager owns is
+//! `.spec.template`, `.data.key`, `.metadata.ownerReferences`), three under
+//! `metadata.labels`/`annotations` (`.metadata.labels.app`): applying a different value to a path another manager owns is
 //! a conflict unless forced, which takes the path over; an `Update` (create, merge patch)
 //! takes its paths over silently, as on a real server. A path a manager applied before and
 //! no longer applies is removed when nobody else owns it. Pure.
@@ -95,6 +95,11 @@ pub fn field_paths(obj: &Value) -> BTreeSet<Path> {
                 for map in ["labels", "annotations"] {
                     for k in value[map].as_object().into_iter().flat_map(Map::keys) {
                         out.insert(vec!["metadata".into(), map.into(), k.clone()]);
+                    }
+                }
+                for list in ["ownerReferences", "finalizers"] {
+                    if !value[list].is_null() {
+                        out.insert(vec!["metadata".into(), list.into()]);
                     }
                 }
             }
@@ -538,6 +543,17 @@ mod tests {
             "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: \
              .spec.replicas"
         );
+    }
+
+    #[test]
+    fn owner_references_are_applied_too() {
+        let live = apply(None, deploy(1, "i"), "m", false, "t0").unwrap();
+        let mut owned = deploy(1, "i");
+        owned["metadata"]["ownerReferences"] = json!([{"uid": "u"}]);
+        let next = apply(Some(&live), owned, "m", false, "t1").unwrap();
+        assert_eq!(next["metadata"]["ownerReferences"], json!([{"uid": "u"}]));
+        let again = apply(Some(&next), deploy(1, "i"), "m", false, "t2").unwrap();
+        assert!(again["metadata"].get("ownerReferences").is_none());
     }
 
     #[test]
