@@ -991,4 +991,62 @@ mod tests {
         );
         assert_eq!(on_openshift.code, 200);
     }
+
+    #[test]
+    fn the_template_and_replicas_decide_the_pods() {
+        let mut store = Store::default();
+        let mut cluster = Cluster::default();
+        let ns = resources::find("", "v1", "namespaces").unwrap();
+        store
+            .create(ns, "", json!({"metadata": {"name": "dsdl"}}))
+            .unwrap();
+        let mut go = |ms: i64, method: &str, path: &str, body: Value| {
+            let ct = "application/apply-patch+yaml";
+            send((&mut store, &mut cluster), ms, method, path, ct, body)
+        };
+        let deploy = |image: &str, replicas: u32| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "m"},
+                "spec": {"replicas": replicas, "template": {"metadata": {"labels": {"app": "m"}},
+                    "spec": {"containers": [{"name": "c", "image": image}]}}}})
+        };
+        let path = "/apis/apps/v1/namespaces/dsdl/deployments/m?fieldManager=x";
+        let names = |r: Reply| -> Vec<String> {
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let pods = "/api/v1/namespaces/dsdl/pods";
+        assert_eq!(go(0, "PATCH", path, deploy("model:1", 2)).code, 201);
+        let first = names(go(1, "GET", pods, Value::Null));
+        assert_eq!(first.len(), 2);
+        // Another image: every pod is replaced by one of the new template.
+        assert_eq!(go(2, "PATCH", path, deploy("model:2", 2)).code, 200);
+        let second = names(go(3, "GET", pods, Value::Null));
+        assert_eq!(second.len(), 2);
+        assert!(
+            second.iter().all(|n| !first.contains(n)),
+            "{first:?} {second:?}"
+        );
+        let hash = |n: &str| n.rsplit_once('-').unwrap().0.to_string();
+        assert_ne!(hash(&first[0]), hash(&second[0]));
+        assert_eq!(hash(&second[0]), hash(&second[1]));
+        // Scaled to zero: no pods, and the Deployment says so.
+        assert_eq!(go(4, "PATCH", path, deploy("model:2", 0)).code, 200);
+        assert!(names(go(5, "GET", pods, Value::Null)).is_empty());
+        let d = go(
+            6,
+            "GET",
+            "/apis/apps/v1/namespaces/dsdl/deployments/m",
+            Value::Null,
+        );
+        assert!(
+            d.body["status"].get("replicas").is_none(),
+            "{}",
+            d.body["status"]
+        );
+        assert_eq!(d.body["status"]["conditions"][0]["status"], "True");
+    }
 }

@@ -81,6 +81,8 @@ impl Store {
     /// Stores a new object of type `rt` in `ns` ("" for cluster-scoped types): 400 for a
     /// body that is not this type's object, 422 for a bad name, 409 when the name is taken.
     pub fn create(&mut self, rt: &ResourceType, ns: &str, mut obj: Value) -> Result<Value, Reply> {
+        // A cluster-scoped object is filed under no namespace, whatever the caller passed.
+        let ns = if rt.namespaced { ns } else { "" };
         if !obj.is_object() {
             return Err(status::bad_request("the body is not a JSON object"));
         }
@@ -355,8 +357,9 @@ mod tests {
             .unwrap();
         assert!(g["metadata"]["name"].as_str().unwrap().starts_with("run-"));
         let n = s
-            .create(ns, "", json!({"metadata": {"name": "dsdl"}}))
+            .create(ns, "ignored", json!({"metadata": {"name": "dsdl"}}))
             .unwrap();
+        assert_eq!(s.get(ns, "", "dsdl").unwrap(), n);
         assert_eq!(n["status"]["phase"], "Active");
         assert_eq!(
             n["metadata"]["labels"]["kubernetes.io/metadata.name"],
