@@ -432,6 +432,26 @@ fn core(plural: &str) -> Option<&'static ResourceType> {
     resources::find("", "v1", plural)
 }
 
+/// `metadata.<field>` of an object, or "".
+fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or_default()
+}
+
+/// The pods among `pods` whose `ownerReferences` name `uid`.
+fn owned_by<'a>(pods: &'a [Value], uid: &str) -> impl Iterator<Item = &'a Value> {
+    let uid = uid.to_string();
+    pods.iter().filter(move |p| {
+        p["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["uid"] == uid.as_str()))
+    })
+}
+
+/// Whether `pod` was made from the template with `hash`.
+fn of_template(pod: &Value, hash: &str) -> bool {
+    pod["metadata"]["labels"]["pod-template-hash"] == hash
+}
+
 /// Brings every Deployment's pods, every pod's status and every Deployment's status up to
 /// `now`.
 pub fn reconcile(store: &mut Store, cluster: &mut Cluster, now: Timestamp) {
@@ -442,121 +462,92 @@ pub fn reconcile(store: &mut Store, cluster: &mut Cluster, now: Timestamp) {
     ) else {
         return;
     };
-    let key = |ns: &str, name: &str| (type_key(pod_rt), ns.to_string(), name.to_string());
-    // Pods per deployment.
     for deploy in store.objects(deploy_rt, None) {
-        let uid = deploy["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let ns = deploy["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let hash = template_hash(&deploy["spec"]["template"]);
-        let desired = deploy["spec"]["replicas"].as_u64().unwrap_or(1) as usize;
-        let owned: Vec<Value> = store
-            .objects(pod_rt, Some(&ns))
-            .into_iter()
-            .filter(|p| {
-                p["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|rs| rs.iter().any(|r| r["uid"] == uid.as_str()))
-            })
-            .collect();
-        let (current, old): (Vec<Value>, Vec<Value>) = owned
-            .into_iter()
-            .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
-        let mut gone: Vec<String> = old
-            .iter()
-            .map(|p| {
-                p["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect();
-        gone.extend(current.iter().skip(desired).map(|p| {
-            p["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        }));
-        for name in gone {
-            let k = key(&ns, &name);
-            store.remove(&k);
-            cluster.forget(&k);
-        }
-        for _ in current.len()..desired {
-            let pod = new_pod(&deploy, &hash, &store::name_suffix());
-            if let Ok(created) = store.create(pod_rt, &ns, pod) {
-                let name = created["metadata"]["name"].as_str().unwrap_or_default();
-                cluster.born.insert(key(&ns, name), now);
-            }
-        }
+        scale(store, cluster, pod_rt, &deploy, now);
     }
-    // Pod status: bind unbound pods, then move every pod on.
-    let nodes = store.objects(node_rt, None);
-    let mut pods = store.objects(pod_rt, None);
-    for i in 0..pods.len() {
-        let ns = pods[i]["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let name = pods[i]["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let born = *cluster.born.entry(key(&ns, &name)).or_insert(now);
-        let bound = pods[i]["spec"]["nodeName"].as_str().map(str::to_string);
-        let node = match bound {
-            Some(n) => Ok(n),
-            None => schedule(gpus_requested(&pods[i]["spec"]), &free_gpus(&nodes, &pods)),
-        };
-        let mut pod = pods[i].clone();
-        if let Ok(n) = &node {
-            pod["spec"]["nodeName"] = json!(n);
-        }
-        let status = pod_status(
-            &pod,
-            node.as_deref().map_err(String::as_str),
-            born,
-            now,
-            &cluster.behaviour,
-        );
-        pod["status"] = status;
-        store.replace_if_changed(pod_rt, &ns, pod.clone());
-        pods[i] = store.get(pod_rt, &ns, &name).unwrap_or(pod);
-    }
-    // Deployment status.
+    let pods = run_pods(store, cluster, pod_rt, node_rt, now);
     for mut deploy in store.objects(deploy_rt, None) {
-        let uid = deploy["metadata"]["uid"].clone();
-        let ns = deploy["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let ns = meta(&deploy, "namespace").to_string();
         let hash = template_hash(&deploy["spec"]["template"]);
-        let owned: Vec<Value> = pods
-            .iter()
-            .filter(|p| {
-                p["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|rs| rs.iter().any(|r| r["uid"] == uid))
-            })
-            .cloned()
-            .collect();
+        let owned: Vec<Value> = owned_by(&pods, meta(&deploy, "uid")).cloned().collect();
         let since = owned
             .iter()
-            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str())
+            .filter(|p| of_template(p, &hash))
             .filter_map(|p| {
-                let name = p["metadata"]["name"].as_str()?;
-                cluster.born.get(&key(&ns, name)).copied()
+                let key = (type_key(pod_rt), ns.clone(), meta(p, "name").to_string());
+                cluster.born.get(&key).copied()
             })
             .min();
         deploy["status"] =
             deployment_status(&deploy, &owned, &hash, since, now, &cluster.behaviour);
         store.replace_if_changed(deploy_rt, &ns, deploy);
     }
+}
+
+/// Leaves `deploy` with one pod of its current template per replica: pods of another
+/// template and extra ones go, missing ones are made.
+fn scale(
+    store: &mut Store,
+    cluster: &mut Cluster,
+    pod_rt: &ResourceType,
+    deploy: &Value,
+    now: Timestamp,
+) {
+    let ns = meta(deploy, "namespace").to_string();
+    let hash = template_hash(&deploy["spec"]["template"]);
+    let desired = usize::try_from(deploy["spec"]["replicas"].as_u64().unwrap_or(1)).unwrap_or(0);
+    let in_ns = store.objects(pod_rt, Some(&ns));
+    let (current, old): (Vec<&Value>, Vec<&Value>) =
+        owned_by(&in_ns, meta(deploy, "uid")).partition(|p| of_template(p, &hash));
+    let gone = old.iter().chain(current.iter().skip(desired));
+    for pod in gone {
+        let key = (type_key(pod_rt), ns.clone(), meta(pod, "name").to_string());
+        store.remove(&key);
+        cluster.forget(&key);
+    }
+    for _ in current.len()..desired {
+        let pod = new_pod(deploy, &hash, &store::name_suffix());
+        if let Ok(created) = store.create(pod_rt, &ns, pod) {
+            let key = (
+                type_key(pod_rt),
+                ns.clone(),
+                meta(&created, "name").to_string(),
+            );
+            cluster.born.insert(key, now);
+        }
+    }
+}
+
+/// Binds each unbound pod to a node (or leaves it unschedulable) and moves every pod's status
+/// on to `now`; the pods as stored after.
+fn run_pods(
+    store: &mut Store,
+    cluster: &mut Cluster,
+    pod_rt: &ResourceType,
+    node_rt: &ResourceType,
+    now: Timestamp,
+) -> Vec<Value> {
+    let nodes = store.objects(node_rt, None);
+    let mut pods = store.objects(pod_rt, None);
+    for i in 0..pods.len() {
+        let ns = meta(&pods[i], "namespace").to_string();
+        let name = meta(&pods[i], "name").to_string();
+        let key = (type_key(pod_rt), ns.clone(), name.clone());
+        let born = *cluster.born.entry(key).or_insert(now);
+        let node = match pods[i]["spec"]["nodeName"].as_str() {
+            Some(n) => Ok(n.to_string()),
+            None => schedule(gpus_requested(&pods[i]["spec"]), &free_gpus(&nodes, &pods)),
+        };
+        let mut pod = pods[i].clone();
+        if let Ok(n) = &node {
+            pod["spec"]["nodeName"] = json!(n);
+        }
+        let node = node.as_deref().map_err(String::as_str);
+        pod["status"] = pod_status(&pod, node, born, now, &cluster.behaviour);
+        store.replace_if_changed(pod_rt, &ns, pod.clone());
+        pods[i] = store.get(pod_rt, &ns, &name).unwrap_or(pod);
+    }
+    pods
 }
 
 #[cfg(test)]
