@@ -287,43 +287,17 @@ pub fn handle(
     }
     catch_up(&mut ctx);
     let ns = namespace.as_deref().unwrap_or("");
-    let now = cluster::seconds(ctx.now);
     let manager = param(query, "fieldManager")
         .map(str::to_string)
         .unwrap_or_else(|| apply::default_manager(ctx.user_agent));
     let result = match (verb, name) {
         ("list", _) => list(&ctx, rt, namespace.as_deref(), query),
         ("get", Some(name)) => ctx.store.get(rt, ns, &name).map(Reply::ok),
-        ("delete", Some(name)) => {
-            let policy = gc::propagation(query, body);
-            gc::delete(ctx.store, ctx.cluster, rt, ns, &name, policy.as_deref()).map(|mut obj| {
-                // A pod's deletion is graceful: the answer is the pod, marked.
-                if rt.plural == "pods" && rt.group.is_empty() {
-                    obj["metadata"]["deletionTimestamp"] = json!(now);
-                    obj["metadata"]["deletionGracePeriodSeconds"] = json!(30);
-                    return Reply::ok(obj);
-                }
-                status::success(json!({
-                    "name": name, "group": rt.group, "kind": rt.plural,
-                    "uid": obj["metadata"]["uid"],
-                }))
-            })
+        ("delete", Some(name)) => delete(&mut ctx, rt, ns, &name, query, body),
+        ("create", None) if rt.namespaced && namespace.is_none() => {
+            Err(status::method_not_allowed())
         }
-        ("create", None) => match serde_json::from_slice::<Value>(body) {
-            Err(e) => Err(status::bad_request(&format!("the body is not JSON: {e}"))),
-            Ok(_) if rt.namespaced && namespace.is_none() => Err(status::method_not_allowed()),
-            Ok(mut obj) => namespace_exists(ctx.store, rt, ns)
-                .and_then(|()| admit(ctx.store, rt, ns, &mut obj, None))
-                .and_then(|()| {
-                    if let Some(meta) = obj["metadata"].as_object_mut() {
-                        meta.remove("managedFields");
-                    }
-                    let paths = apply::field_paths(&obj);
-                    apply::record_update(&mut obj, &manager, &rt.api_version(), paths, &now);
-                    ctx.store.create(rt, ns, obj)
-                })
-                .map(Reply::created),
-        },
+        ("create", None) => create(&mut ctx, rt, ns, &manager, body),
         ("update", Some(name)) => update(&mut ctx, rt, ns, &name, &manager, body),
         ("patch", Some(name)) => patch(&mut ctx, rt, ns, &name, query, body),
         _ => Err(status::method_not_allowed()),
@@ -347,6 +321,50 @@ fn list(
         items.retain(|obj| selector::fields_match(&fields, obj));
     }
     Ok(Reply::ok(answer))
+}
+
+/// `DELETE` of one object, with the cascade: a Status, or for a pod (deleted gracefully on
+/// a real cluster) the pod, marked.
+fn delete(
+    ctx: &mut Context<'_>,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Result<Reply, Reply> {
+    let policy = gc::propagation(query, body);
+    let mut obj = gc::delete(ctx.store, ctx.cluster, rt, ns, name, policy.as_deref())?;
+    if rt.plural == "pods" && rt.group.is_empty() {
+        obj["metadata"]["deletionTimestamp"] = json!(cluster::seconds(ctx.now));
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+        return Ok(Reply::ok(obj));
+    }
+    Ok(status::success(json!({
+        "name": name, "group": rt.group, "kind": rt.plural,
+        "uid": obj["metadata"]["uid"],
+    })))
+}
+
+/// `POST`: a new object, its fields owned by `manager` (an `Update`).
+fn create(
+    ctx: &mut Context<'_>,
+    rt: &ResourceType,
+    ns: &str,
+    manager: &str,
+    body: &[u8],
+) -> Result<Reply, Reply> {
+    let mut obj: Value = serde_json::from_slice(body)
+        .map_err(|e| status::bad_request(&format!("the body is not JSON: {e}")))?;
+    namespace_exists(ctx.store, rt, ns)?;
+    admit(ctx.store, rt, ns, &mut obj, None)?;
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("managedFields");
+    }
+    let paths = apply::field_paths(&obj);
+    let now = cluster::seconds(ctx.now);
+    apply::record_update(&mut obj, manager, &rt.api_version(), paths, &now);
+    ctx.store.create(rt, ns, obj).map(Reply::created)
 }
 
 /// `PUT`: replaces the object (409 when `resourceVersion` is given and stale).
