@@ -28,6 +28,8 @@ const AKID: &str = "AKIDKUBEFAKECLIENTS";
 const AWS_SECRET: &str = "kube-fake-aws-secret/2";
 const CLUSTER: &str = "dsdl-eks";
 const USERS: [&str; 4] = ["alice", "bob", "carol", "eks-user"];
+/// ops runs workloads (and may do what the runtime does in the namespace).
+const OPS_TOKEN: &str = "fake-token-ops-2";
 
 fn fake() -> KubeFake {
     let mut rules = Vec::new();
@@ -45,8 +47,17 @@ fn fake() -> KubeFake {
             &[NS],
         ));
     }
+    rules.push(Rule::allow(
+        "ops",
+        &["create", "get", "list", "patch", "delete", "watch"],
+        &["deployments", "pods", "pods/log", "services"],
+        &[NS],
+    ));
     KubeFake::start(Options {
-        tokens: vec![(TOKEN.into(), "alice".into())],
+        tokens: vec![
+            (TOKEN.into(), "alice".into()),
+            (OPS_TOKEN.into(), "ops".into()),
+        ],
         passwords: vec![("bob".into(), PASSWORD.into())],
         eks_cluster: CLUSTER.into(),
         eks_accounts: vec![EksAccount {
@@ -82,9 +93,9 @@ fn eks_token(secret: &str, at: SystemTime) -> String {
     Signer::new(aws, &|_| None).unwrap().token(at).unwrap()
 }
 
-/// A fresh directory for this test's kubeconfigs and kubectl's cache.
-fn workdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kube-fake-clients-{}", std::process::id()));
+/// A fresh directory for this test's (`name`) kubeconfigs and kubectl's cache.
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kube-fake-clients-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -139,12 +150,18 @@ fn kubectl_err(dir: &Path, config: &Path, args: &[&str]) -> String {
 
 /// The Python client's result for `action` with `config`.
 fn python(action: &str, config: &Path) -> Value {
+    python_with(action, config, &[])
+}
+
+/// The Python client's result for `action` with `config` and more arguments.
+fn python_with(action: &str, config: &Path, more: &[&str]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kube_fake_drive.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(action)
         .arg(config)
         .arg(NS)
+        .args(more)
         .output()
         .expect("run python3");
     assert!(
@@ -182,7 +199,7 @@ fn require_clients() {
 fn kubectl_and_the_python_client_work_against_the_fake() {
     require_clients();
     let fake = fake();
-    let dir = workdir();
+    let dir = workdir("auth");
     let (cert, key) = fake.client_cert("carol").unwrap();
     let ca = fake.ca_pem.clone();
     // Each user's credentials, made when its turn comes (the EKS token is good for 60 s).
@@ -395,5 +412,160 @@ fn kubectl_and_the_python_client_work_against_the_fake() {
     for secret in [TOKEN, PASSWORD, AWS_SECRET, "k8s-aws-v1."] {
         assert!(!log.contains(secret), "{secret} in the fake's log");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A Deployment `name` of `replicas` pods of `image`, labelled `app: name`, as JSON.
+fn deployment(name: &str, image: &str, replicas: u32) -> String {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "model", "image": image}]}},
+        },
+    })
+    .to_string()
+}
+
+/// `&str`s of `a`, as kubectl's arguments.
+fn args(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+/// Runs `check` on kubectl's JSON for `args` until it gives a value (up to 10 s).
+fn kubectl_until<T>(
+    dir: &Path,
+    config: &Path,
+    args: &[&str],
+    what: &str,
+    check: impl Fn(&Value) -> Option<T>,
+) -> T {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out: Value = serde_json::from_str(&kubectl_ok(dir, config, args)).unwrap();
+        if let Some(v) = check(&out) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < until, "{what}: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn kubectl_and_the_python_client_run_workloads_on_the_fake() {
+    require_clients();
+    let fake = fake();
+    let dir = workdir("workloads");
+    let config = kubeconfig(
+        &dir,
+        "ops",
+        &fake,
+        &fake.ca_pem,
+        KubeUser::Token(OPS_TOKEN.into()),
+    );
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let m2 = write("m2.json", deployment("m", "model:1", 2));
+    let m3 = write("m3.json", deployment("m", "model:1", 3));
+    let apply = |file: &str, manager: &str| {
+        let manager = format!("--field-manager={manager}");
+        ["apply", "--server-side", manager.as_str(), "-f", file].map(str::to_string)
+    };
+
+    // Server-side apply, a conflicting second manager, then the same forced.
+    let out = kubectl_ok(&dir, &config, &args(&apply(&m2, "dsdl-handler")));
+    assert_eq!(out, "deployment.apps/m serverside-applied");
+    let err = kubectl_err(&dir, &config, &args(&apply(&m3, "someone-else")));
+    assert!(
+        err.contains(
+            "Apply failed with 1 conflict: conflict with \"dsdl-handler\": .spec.replicas"
+        ),
+        "{err}"
+    );
+    let mut forced = apply(&m3, "someone-else").to_vec();
+    forced.push("--force-conflicts".into());
+    kubectl_ok(&dir, &config, &args(&forced));
+
+    // A Service the Deployment owns.
+    let uid = kubectl_ok(
+        &dir,
+        &config,
+        &["get", "deployment", "m", "-o", "jsonpath={.metadata.uid}"],
+    );
+    let svc = write(
+        "svc.json",
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "m", "labels": {"app": "m"}, "ownerReferences": [
+                   {"apiVersion": "apps/v1", "kind": "Deployment", "name": "m", "uid": uid}]},
+               "spec": {"selector": {"app": "m"}, "ports": [{"port": 5000}]}})
+        .to_string(),
+    );
+    kubectl_ok(&dir, &config, &args(&apply(&svc, "dsdl-handler")));
+
+    // Status moving to ready, as `kubectl get` shows it.
+    let list = ["get", "deploy,pods,svc", "-l", "app=m", "-o", "json"];
+    let pods = kubectl_until(&dir, &config, &list, "three ready pods", |out| {
+        let items = out["items"].as_array()?;
+        let deploy = items.iter().find(|i| i["kind"] == "Deployment")?;
+        let svc = items.iter().find(|i| i["kind"] == "Service")?;
+        let pods: Vec<String> = items
+            .iter()
+            .filter(|i| i["kind"] == "Pod")
+            .filter(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        let ready = deploy["status"]["readyReplicas"] == 3 && pods.len() == 3;
+        (ready && svc["spec"]["clusterIP"].is_string()).then_some(pods)
+    });
+
+    // The last two log lines, stamped as the kubelet stamps them.
+    let log = kubectl_ok(
+        &dir,
+        &config,
+        &["logs", &pods[0], "--tail=2", "--timestamps"],
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[1].ends_with("Z Ready to serve"), "{log}");
+    for line in &lines {
+        let stamp = line.split(' ').next().unwrap();
+        assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{line}");
+    }
+
+    // A crashing pod's previous log ends with its exit.
+    let crash = write("crash.json", deployment("crashes", "x/crash:1", 1));
+    kubectl_ok(&dir, &config, &args(&apply(&crash, "dsdl-handler")));
+    let crashing = ["get", "pods", "-l", "app=crashes", "-o", "json"];
+    let pod = kubectl_until(&dir, &config, &crashing, "a restart", |out| {
+        let p = &out["items"][0];
+        let restarts = p["status"]["containerStatuses"][0]["restartCount"].as_u64()?;
+        (restarts >= 1).then(|| p["metadata"]["name"].as_str().map(str::to_string))?
+    });
+    let previous = kubectl_ok(&dir, &config, &["logs", &pod, "--previous"]);
+    assert!(previous.ends_with("Exiting with code 3"), "{previous}");
+
+    // The Python client: deployments by label, a log's tail, a Service's node port.
+    let py = python_with("workloads", &config, &[&pods[0]]);
+    assert_eq!(py["deployments"], json!(["m"]), "{py}");
+    assert_eq!(py["ready"], json!(3), "{py}");
+    assert_eq!(py["tail"], "Ready to serve\n", "{py}");
+    let node_port = py["node_port"].as_u64().unwrap_or(0);
+    assert!((30000..=32767).contains(&node_port), "{py}");
+
+    // Deleting the Deployment takes its pods and its Service.
+    let out = kubectl_ok(&dir, &config, &["delete", "deployment", "m"]);
+    assert_eq!(out, "deployment.apps \"m\" deleted");
+    let left = kubectl_ok(
+        &dir,
+        &config,
+        &["get", "pods,svc", "-l", "app=m", "-o", "name"],
+    );
+    assert_eq!(left, "");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -10,12 +10,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: kube-fake [--port N] [--kubeconfig PATH] [--ca PATH] \
-    [--namespace NAME]... [--gpu-node NAME=COUNT]...
+    [--namespace NAME]... [--gpu-node NAME=COUNT]... [--openshift]
 
 Serves a fake Kubernetes API server on https://127.0.0.1:<port> with a throwaway CA. The
 user 'admin' (bearer token, written into the kubeconfig) may do everything. Namespaces
 default and kube-system exist, plus each --namespace; node-1 has no GPU, each --gpu-node
-advertises nvidia.com/gpu.";
+advertises nvidia.com/gpu. Deployments run pods whose status moves on within a second
+(images named *pull-fails*, *crash* or *progress-stalls* fail that way); --openshift serves
+route.openshift.io Routes too.";
 
 struct Args {
     options: Options,
@@ -47,6 +49,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok_or(format!("--gpu-node {v}: expected NAME=COUNT"))?;
                 args.options.nodes.push(NodeSpec { name, gpus: count });
             }
+            "--openshift" => args.options.openshift = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }

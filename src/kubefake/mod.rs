@@ -2,40 +2,58 @@
 //! run here. It serves HTTPS on loopback with a throwaway CA, checks bearer, Basic,
 //! client-certificate and EKS credentials for real, authorises every request against a
 //! configurable rule list (and answers `SelfSubjectAccessReview`s from it), keeps objects in
-//! a generic store, reports errors as `Status` objects, and fails on demand. Real clients
-//! (kube, kubectl, the Python client) talk to it unchanged.
+//! a generic store, runs what a cluster runs for workloads (Deployments become pods whose
+//! status moves on with time, Services get addresses, owners take their dependents with them,
+//! pods have logs), takes server-side apply and merge patches, reports errors as `Status`
+//! objects, and fails on demand. Real clients (kube, kubectl, the Python client) talk to it
+//! unchanged.
 //!
 //! Module map: [`server`] (connections, the order of checks) → [`faults`] (injected
 //! failures), [`auth`] with [`eks`] (who is calling), [`routes`] (path → route, answers) with
-//! [`authz`] (rules, reviews) and [`protobuf`] (kubectl's request bodies), [`resources`] (the type table behind discovery and routing),
-//! [`store`] and [`selector`] (objects, label selectors), [`status`] (answers and errors);
-//! [`pki`] (certificates, TLS), [`kubeconfig`] (for kubectl and the Python client).
+//! [`authz`] (rules, reviews) and [`protobuf`] (kubectl's request bodies), [`resources`] (the
+//! type table behind discovery and routing, with each kind's defaults), [`store`] and
+//! [`selector`] (objects, label and field selectors), [`openapi`] (just enough for kubectl), [`apply`] (server-side apply, merge
+//! patches, managed fields), [`gc`] (deletion and its cascade), [`status`] (answers and
+//! errors); the simulated cluster: [`cluster`] (its settings and memory), [`controller`]
+//! (Deployments → pods → status, the image names that make them fail), [`services`] (cluster
+//! IPs, node ports, load balancers), [`logs`] (pod logs); [`pki`] (certificates, TLS),
+//! [`kubeconfig`] (for kubectl and the Python client).
 //!
-//! Growing it (Deployments, Services, Pods, logs, server-side apply): add the types to
-//! [`resources::TYPES`], their verbs to [`routes::handle`], and their behaviour (status that
-//! moves, logs) in modules of their own next to the store.
+//! Growing it: a new kind is an entry in [`resources::TYPES`] (with its defaults); behaviour
+//! that needs other objects or time goes in a module of its own, called from
+//! `routes::catch_up` (moved on before every request, at the request's instant, so tests are
+//! deterministic without a background task) or from `routes::admit` (on every write).
 
+pub mod apply;
 pub mod auth;
 pub mod authz;
+pub mod cluster;
+pub mod controller;
 pub mod eks;
 pub mod faults;
+pub mod gc;
 pub mod kubeconfig;
+pub mod logs;
+pub mod openapi;
 pub mod pki;
 pub mod protobuf;
 pub mod resources;
 pub mod routes;
 pub mod selector;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod store;
 
 use authz::Rule;
+use cluster::{Behaviour, Cluster};
 use eks::EksAccount;
 use faults::FaultKind;
 use kubeconfig::KubeUser;
 use serde_json::{Value, json};
 use server::{Seen, State};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use store::Store;
 
 /// A node the fake reports, with how many `nvidia.com/gpu` it can allocate.
@@ -70,6 +88,33 @@ pub struct Options {
     pub port: u16,
     /// The names the server's certificate holds (to provoke a host name mismatch).
     pub server_names: Vec<String>,
+    /// Serve OpenShift's `route.openshift.io` Routes (and list them in discovery); off, the
+    /// group is a 404 as on a plain cluster.
+    pub openshift: bool,
+    /// A pod's containers start (`Pending` → `Running`, not ready) this long after it appears.
+    pub pod_start_after: Duration,
+    /// ... and are ready this long after it appears.
+    pub pod_ready_after: Duration,
+    /// A crashing container restarts (and a failing image pull retries) this often.
+    pub restart_every: Duration,
+    /// A `LoadBalancer` Service gets its ingress address this long after it appears.
+    pub load_balancer_after: Duration,
+    /// The load balancer's hostname; `None`: the IP `127.0.0.1`.
+    pub load_balancer_hostname: Option<String>,
+}
+
+impl Options {
+    /// How the simulated parts behave.
+    fn behaviour(&self) -> Behaviour {
+        Behaviour {
+            openshift: self.openshift,
+            pod_start_after: self.pod_start_after,
+            pod_ready_after: self.pod_ready_after,
+            restart_every: self.restart_every,
+            load_balancer_after: self.load_balancer_after,
+            load_balancer_hostname: self.load_balancer_hostname.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Options {
@@ -82,12 +127,14 @@ impl std::fmt::Debug for Options {
             .field("git_version", &self.git_version)
             .field("port", &self.port)
             .field("server_names", &self.server_names)
+            .field("behaviour", &self.behaviour())
             .finish_non_exhaustive()
     }
 }
 
 impl Default for Options {
     fn default() -> Options {
+        let behaviour = Behaviour::default();
         Options {
             tokens: Vec::new(),
             passwords: Vec::new(),
@@ -103,6 +150,12 @@ impl Default for Options {
             git_version: "v1.33.0".into(),
             port: 0,
             server_names: vec!["127.0.0.1".into(), "localhost".into()],
+            openshift: false,
+            pod_start_after: behaviour.pod_start_after,
+            pod_ready_after: behaviour.pod_ready_after,
+            restart_every: behaviour.restart_every,
+            load_balancer_after: behaviour.load_balancer_after,
+            load_balancer_hostname: None,
         }
     }
 }
@@ -199,6 +252,7 @@ impl KubeFake {
             .to_string();
         let state = Arc::new(State {
             store: Mutex::new(seed(&options)?),
+            cluster: Mutex::new(Cluster::new(options.behaviour())),
             rules: Mutex::new(options.rules.clone()),
             credentials: Mutex::new(auth::Credentials {
                 tokens: options.tokens.clone(),
@@ -252,6 +306,39 @@ impl KubeFake {
     /// Makes the next `count` requests (under `path_prefix`, when given) fail with `kind`.
     pub fn inject(&self, kind: FaultKind, count: usize, path_prefix: Option<&str>) {
         self.state.faults.inject(kind, count, path_prefix);
+    }
+
+    /// Makes the next `count` `method` requests (e.g. only `PATCH`) under `path_prefix` fail
+    /// with `kind`.
+    pub fn inject_on(&self, kind: FaultKind, count: usize, method: &str, path_prefix: &str) {
+        self.state
+            .faults
+            .inject_on(kind, count, Some(method), Some(path_prefix));
+    }
+
+    /// Appends `line` to the log of pod `pod`'s first container in `ns`, as written now.
+    pub fn append_log(&self, ns: &str, pod: &str, line: &str) -> Result<(), String> {
+        let container = self
+            .with_store(|s| {
+                let pods = resources::find("", "v1", "pods")?;
+                let obj = s.get(pods, ns, pod).ok()?;
+                obj["spec"]["containers"][0]["name"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .flatten()
+            .ok_or_else(|| format!("no pod {ns}/{pod} with a container"))?;
+        let mut cluster = self
+            .state
+            .cluster
+            .lock()
+            .map_err(|_| "the fake's state is unusable".to_string())?;
+        cluster
+            .appended
+            .entry((ns.to_string(), pod.to_string(), container))
+            .or_default()
+            .push((jiff::Timestamp::now(), line.to_string()));
+        Ok(())
     }
 
     /// Disarms every injected failure.

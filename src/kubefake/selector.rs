@@ -122,6 +122,64 @@ impl Selector {
     }
 }
 
+/// One requirement of a field selector: the field equals (or, `false`, differs from) a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRequirement {
+    /// The JSON path, one key per level.
+    pub field: Vec<&'static str>,
+    /// `=`/`==` (true) or `!=` (false).
+    pub equals: bool,
+    /// The value.
+    pub value: String,
+}
+
+/// The fields `?fieldSelector=` may name (every kind here takes them all).
+const FIELDS: &[(&str, &[&str])] = &[
+    ("metadata.name", &["metadata", "name"]),
+    ("metadata.namespace", &["metadata", "namespace"]),
+    ("status.phase", &["status", "phase"]),
+    ("spec.nodeName", &["spec", "nodeName"]),
+];
+
+/// Parses `?fieldSelector=` (`metadata.name=x`, `status.phase!=Running`, joined by commas);
+/// the error is the API server's 400 message.
+pub fn parse_fields(text: &str) -> Result<Vec<FieldRequirement>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value, equals) = if let Some((k, v)) = part.split_once("!=") {
+            (k, v, false)
+        } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+            (k, v, true)
+        } else {
+            return Err(format!(
+                "invalid selector: '{text}'; can't understand '{part}'"
+            ));
+        };
+        let Some((_, field)) = FIELDS.iter().find(|(name, _)| *name == key.trim()) else {
+            return Err(format!("field label not supported: {}", key.trim()));
+        };
+        out.push(FieldRequirement {
+            field: field.to_vec(),
+            equals,
+            value: value.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `obj` satisfies every field requirement (a missing field is "").
+pub fn fields_match(reqs: &[FieldRequirement], obj: &Value) -> bool {
+    reqs.iter().all(|r| {
+        let got = r
+            .field
+            .iter()
+            .try_fold(obj, |at, k| at.get(*k))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        (got == r.value) == r.equals
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +219,23 @@ mod tests {
         assert!(!m("!app"));
         assert!(m(""));
         assert!(!parse("app").unwrap().matches(&Value::Null));
+    }
+
+    #[test]
+    fn field_selectors() {
+        let obj =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "status": {"phase": "Running"}});
+        let m = |s: &str| fields_match(&parse_fields(s).unwrap(), &obj);
+        assert!(m("metadata.name=a"));
+        assert!(m("metadata.name==a,metadata.namespace=n"));
+        assert!(!m("metadata.name=b"));
+        assert!(m("status.phase!=Pending"));
+        assert!(!m("spec.nodeName=x"));
+        assert!(m(""));
+        assert_eq!(
+            parse_fields("spec.replicas=1").unwrap_err(),
+            "field label not supported: spec.replicas"
+        );
+        assert!(parse_fields("metadata.name").is_err());
     }
 }

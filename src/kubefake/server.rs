@@ -6,6 +6,8 @@
 
 use super::auth::{self, Credentials};
 use super::authz::Rule;
+use super::cluster::Cluster;
+use super::faults::FaultKind;
 use super::faults::Faults;
 use super::pki::Pki;
 use super::protobuf;
@@ -45,6 +47,8 @@ pub struct Seen {
 pub struct State {
     /// The objects.
     pub store: Mutex<Store>,
+    /// The simulated parts (locked after the store).
+    pub cluster: Mutex<Cluster>,
     /// The permissions.
     pub rules: Mutex<Vec<Rule>>,
     /// The accepted credentials.
@@ -124,14 +128,18 @@ async fn answer(
         refused: None,
         code: 0,
     };
-    if let Some(fault) = state.faults.take(&path) {
-        let Some(reply) = fault.reply() else {
+    match state.faults.take(&method, &path) {
+        None => {}
+        Some(FaultKind::Delay(late)) => tokio::time::sleep(late).await,
+        Some(fault) => {
+            let Some(reply) = fault.reply() else {
+                state.record(seen);
+                return std::future::pending().await;
+            };
+            seen.code = reply.code;
             state.record(seen);
-            return std::future::pending().await;
-        };
-        seen.code = reply.code;
-        state.record(seen);
-        return response(reply);
+            return response(reply);
+        }
     }
     let authorization = parts
         .headers
@@ -173,7 +181,23 @@ async fn answer(
                         form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
                             .into_owned()
                             .collect();
-                    route(state, &user, &method, &path, &query, &body)
+                    let header = |name| {
+                        parts
+                            .headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                    };
+                    let request = Call {
+                        user: &user,
+                        method: &method,
+                        path: &path,
+                        query: &query,
+                        body: &body,
+                        content_type: header(hyper::header::CONTENT_TYPE),
+                        user_agent: header(hyper::header::USER_AGENT),
+                    };
+                    route(state, &request)
                 }
             }
         }
@@ -198,35 +222,52 @@ fn readable_body(headers: &hyper::HeaderMap, body: &Bytes) -> Result<Bytes, Repl
         .map_err(|e| status::failure(415, "UnsupportedMediaType", &e, None))
 }
 
-/// Runs the route with the store and rules locked.
-fn route(
-    state: &State,
-    user: &str,
-    method: &str,
-    path: &str,
-    query: &[(String, String)],
-    body: &[u8],
-) -> Reply {
-    let (Ok(mut store), Ok(rules)) = (state.store.lock(), state.rules.lock()) else {
+/// What [`route`] needs of a request.
+struct Call<'a> {
+    user: &'a str,
+    method: &'a str,
+    path: &'a str,
+    query: &'a [(String, String)],
+    body: &'a [u8],
+    content_type: &'a str,
+    user_agent: &'a str,
+}
+
+/// Runs the route with the store, the cluster and the rules locked.
+fn route(state: &State, r: &Call<'_>) -> Reply {
+    let (Ok(mut store), Ok(mut cluster), Ok(rules)) =
+        (state.store.lock(), state.cluster.lock(), state.rules.lock())
+    else {
         return status::internal("the fake's state is unusable");
     };
     let ctx = Context {
         store: &mut store,
         rules: &rules,
-        user,
+        user: r.user,
         server_address: &state.address,
         version: &state.version,
+        cluster: &mut cluster,
+        now: jiff::Timestamp::now(),
+        content_type: r.content_type,
+        user_agent: r.user_agent,
     };
-    routes::handle(ctx, method, &routes::parse(path), query, body)
+    routes::handle(ctx, r.method, &routes::parse(r.path), r.query, r.body)
 }
 
 /// The HTTP response of `reply`.
 fn response(reply: Reply) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(&reply.body).unwrap_or_default();
-    let mut builder = Response::builder()
-        .status(reply.code)
-        .header("Content-Type", "application/json")
-        .header("Cache-Control", "no-cache, private");
+    let (body, content_type) = match reply.as_text() {
+        Some(text) => (text.as_bytes().to_vec(), None),
+        None => (
+            serde_json::to_vec(&reply.body).unwrap_or_default(),
+            Some("application/json"),
+        ),
+    };
+    let mut builder = Response::builder().status(reply.code);
+    if let Some(json) = content_type {
+        builder = builder.header("Content-Type", json);
+    }
+    builder = builder.header("Cache-Control", "no-cache, private");
     for (name, value) in &reply.headers {
         builder = builder.header(*name, value);
     }

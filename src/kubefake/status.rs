@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 
+/// The media type of plain-text answers.
+const TEXT: &str = "text/plain";
+
 /// One answer: status code, JSON body and any extra headers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
@@ -23,6 +26,23 @@ impl Reply {
             body,
             headers: Vec::new(),
         }
+    }
+
+    /// 200 with plain text (a pod's log): the body is the string, sent as it is.
+    pub fn text(text: String) -> Reply {
+        Reply {
+            headers: vec![("Content-Type", TEXT.to_string())],
+            ..Reply::ok(Value::String(text))
+        }
+    }
+
+    /// The text of a [`Reply::text`] answer.
+    pub fn as_text(&self) -> Option<&str> {
+        let plain = self
+            .headers
+            .iter()
+            .any(|(n, v)| *n == "Content-Type" && v == TEXT);
+        self.body.as_str().filter(|_| plain)
     }
 
     /// 201 with the created object.

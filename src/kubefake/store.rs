@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// (`group/plural`, namespace or "", name).
-type Key = (String, String, String);
+pub type Key = (String, String, String);
 
 /// Every object, and the revision counter.
 #[derive(Debug, Default)]
@@ -20,7 +20,7 @@ pub struct Store {
 }
 
 /// `group/plural`, the store's name for a type.
-fn type_key(rt: &ResourceType) -> String {
+pub fn type_key(rt: &ResourceType) -> String {
     format!("{}/{}", rt.group, rt.plural)
 }
 
@@ -63,7 +63,7 @@ fn new_uid() -> String {
 }
 
 /// Five lower-case alphanumerics for `generateName`.
-fn name_suffix() -> String {
+pub fn name_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut b = [0u8; 5];
     let _ = getrandom::fill(&mut b);
@@ -81,6 +81,8 @@ impl Store {
     /// Stores a new object of type `rt` in `ns` ("" for cluster-scoped types): 400 for a
     /// body that is not this type's object, 422 for a bad name, 409 when the name is taken.
     pub fn create(&mut self, rt: &ResourceType, ns: &str, mut obj: Value) -> Result<Value, Reply> {
+        // A cluster-scoped object is filed under no namespace, whatever the caller passed.
+        let ns = if rt.namespaced { ns } else { "" };
         if !obj.is_object() {
             return Err(status::bad_request("the body is not a JSON object"));
         }
@@ -172,6 +174,85 @@ impl Store {
             "metadata": {"resourceVersion": self.revision.to_string()},
             "items": items,
         })
+    }
+
+    /// Writes a new version of an existing object (a 404 Status when there is none): the
+    /// server's metadata (`uid`, `creationTimestamp`, `generation`) is kept, `generation`
+    /// goes up when `spec` changed, `resourceVersion` always does, and the type's defaults
+    /// fill gaps again.
+    pub fn replace(&mut self, rt: &ResourceType, ns: &str, mut obj: Value) -> Result<Value, Reply> {
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let key = (type_key(rt), ns.to_string(), name.clone());
+        let old = self
+            .objects
+            .get(&key)
+            .ok_or_else(|| status::not_found(rt.plural, &name))?;
+        obj["apiVersion"] = json!(rt.api_version());
+        obj["kind"] = json!(rt.kind);
+        for field in ["uid", "creationTimestamp", "generation", "namespace"] {
+            if !old["metadata"][field].is_null() {
+                obj["metadata"][field] = old["metadata"][field].clone();
+            }
+        }
+        if let Some(g) = old["metadata"]["generation"].as_u64()
+            && old["spec"] != obj["spec"]
+        {
+            obj["metadata"]["generation"] = json!(g + 1);
+        }
+        self.revision += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        (rt.defaults)(&mut obj);
+        self.objects.insert(key, obj.clone());
+        Ok(obj)
+    }
+
+    /// Writes the object only when it differs from the stored one (the controller's status
+    /// updates, so that reading does not move `resourceVersion` by itself).
+    pub fn replace_if_changed(&mut self, rt: &ResourceType, ns: &str, obj: Value) {
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let same = self
+            .objects
+            .get(&(type_key(rt), ns.to_string(), name))
+            .is_some_and(|old| *old == obj);
+        if !same {
+            let _ = self.replace(rt, ns, obj);
+        }
+    }
+
+    /// The objects of `rt` in `ns` (every namespace when `None`), in name order.
+    pub fn objects(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Value> {
+        let kind = type_key(rt);
+        self.objects
+            .iter()
+            .filter(|((k, n, _), _)| *k == kind && ns.is_none_or(|ns| ns == n))
+            .map(|(_, obj)| obj.clone())
+            .collect()
+    }
+
+    /// The keys of the objects whose `ownerReferences` name `uid`.
+    pub fn owned_by(&self, uid: &str) -> Vec<Key> {
+        self.objects
+            .iter()
+            .filter(|(_, obj)| {
+                obj["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Removes the object at `key`, if there is one.
+    pub fn remove(&mut self, key: &Key) -> Option<Value> {
+        let removed = self.objects.remove(key)?;
+        self.revision += 1;
+        Some(removed)
     }
 
     /// Removes the object and returns it, or a 404 Status.
@@ -276,8 +357,9 @@ mod tests {
             .unwrap();
         assert!(g["metadata"]["name"].as_str().unwrap().starts_with("run-"));
         let n = s
-            .create(ns, "", json!({"metadata": {"name": "dsdl"}}))
+            .create(ns, "ignored", json!({"metadata": {"name": "dsdl"}}))
             .unwrap();
+        assert_eq!(s.get(ns, "", "dsdl").unwrap(), n);
         assert_eq!(n["status"]["phase"], "Active");
         assert_eq!(
             n["metadata"]["labels"]["kubernetes.io/metadata.name"],

@@ -8,6 +8,9 @@ usage: kube_fake_drive.py ok KUBECONFIG NAMESPACE
          deployments: allowed; delete: denied)
        kube_fake_drive.py error KUBECONFIG NAMESPACE
          reads the namespace and reports the error the client raised (or that it succeeded)
+       kube_fake_drive.py workloads KUBECONFIG NAMESPACE POD
+         the deployments labelled app=m and their ready replicas, the last line of POD's
+         log, and the node port of a NodePort service it creates
 
 Prints one JSON object on stdout.
 """
@@ -73,12 +76,40 @@ def error(kubeconfig, namespace):
     return {"succeeded": True}
 
 
+def workloads(kubeconfig, namespace, pod):
+    api = api_client(kubeconfig)
+    apps = client.AppsV1Api(api)
+    core = client.CoreV1Api(api)
+    deployments = apps.list_namespaced_deployment(namespace, label_selector="app in (m)").items
+    service = core.create_namespaced_service(
+        namespace,
+        client.V1Service(
+            metadata=client.V1ObjectMeta(name="py-svc"),
+            spec=client.V1ServiceSpec(
+                type="NodePort",
+                selector={"app": "m"},
+                ports=[client.V1ServicePort(port=8080)],
+            ),
+        ),
+    )
+    return {
+        "deployments": [d.metadata.name for d in deployments],
+        "ready": sum(d.status.ready_replicas or 0 for d in deployments),
+        "tail": core.read_namespaced_pod_log(pod, namespace, tail_lines=1),
+        "node_port": service.spec.ports[0].node_port,
+    }
+
+
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] not in ("ok", "error"):
+    actions = {"ok": 4, "error": 4, "workloads": 5}
+    if len(sys.argv) < 2 or actions.get(sys.argv[1]) != len(sys.argv):
         print(__doc__, file=sys.stderr)
         return 2
-    action, kubeconfig, namespace = sys.argv[1:]
-    result = (ok if action == "ok" else error)(kubeconfig, namespace)
+    action, kubeconfig, namespace = sys.argv[1:4]
+    if action == "workloads":
+        result = workloads(kubeconfig, namespace, sys.argv[4])
+    else:
+        result = (ok if action == "ok" else error)(kubeconfig, namespace)
     print(json.dumps(result))
     return 0
 
