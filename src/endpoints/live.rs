@@ -13,6 +13,8 @@ use crate::protocol::request::{Request, Secret};
 use crate::runtime::Runtime;
 use crate::runtime::connect::ensure_supported;
 use crate::runtime::label;
+use crate::model::record::Records;
+use crate::runtime::plan::Urls;
 use crate::runtime::probe::Probe;
 use crate::runtime::state::{self, Live, Observed, State};
 use crate::splunkd::SplunkdClient;
@@ -42,6 +44,9 @@ pub struct Seen {
     pub containers: Vec<Observed>,
     /// Record name to the probe of its API, for records whose workload runs.
     pub probes: HashMap<String, Probe>,
+    /// Record name to the URLs found now for a running workload recorded without them (its
+    /// address was not known when it started).
+    pub filled: HashMap<String, Urls>,
 }
 
 /// What is known of one runtime.
@@ -99,7 +104,32 @@ pub async fn live_rows(store: &SplunkdClient, req: &Request, records: &[Stanza])
             Some(Observation::Seen(s)) => s.probes.get(&r.name),
             _ => None,
         };
-        rows.insert(r.name.clone(), Value::Object(state::row(r, &live, probe)));
+        let filled = match observation {
+            Some(Observation::Seen(s)) => s.filled.get(&r.name),
+            _ => None,
+        };
+        // URLs found now are written to the record, where `| fit` and `| apply` read them.
+        let record = match filled {
+            Some(urls) => {
+                let pairs = urls.pairs();
+                if let Err(e) = store.put(&r.name, &pairs).await {
+                    messages.push(warn(&format!(
+                        "The URLs of model {} were found but not recorded: {}",
+                        r.name, e.message
+                    )));
+                }
+                let mut updated = r.clone();
+                for (k, v) in &pairs {
+                    updated.set(k, v.clone());
+                }
+                updated
+            }
+            None => r.clone(),
+        };
+        rows.insert(
+            r.name.clone(),
+            Value::Object(state::row(&record, &live, probe)),
+        );
     }
     let orphans: Vec<Value> = seen
         .iter()
@@ -192,11 +222,26 @@ pub async fn observe<R: Runtime>(
             |r| matches!(state::find(r, &containers), Live::Seen(o) if o.state == State::Running),
         )
         .collect();
+    // Records without URLs: ask the runtime once more (one look per such record only).
+    let unaddressed = running
+        .iter()
+        .filter(|r| r.get(record::key::API_URL).unwrap_or_default().is_empty());
+    let looks = join_all(unaddressed.map(|r| async move {
+        let id = running_id(r)?;
+        let found = rt.find(id).await.ok()??;
+        let urls = rt.urls(&found, &[]).ok()?;
+        Some((r.name.clone(), urls))
+    }))
+    .await;
+    let filled: HashMap<String, Urls> = looks.into_iter().flatten().collect();
     let probes = match token {
         Some(t) => {
             let urls: Vec<&str> = running
                 .iter()
-                .map(|r| r.get(record::key::API_URL).unwrap_or_default())
+                .map(|r| match filled.get(&r.name) {
+                    Some(u) => u.api_url.as_str(),
+                    None => r.get(record::key::API_URL).unwrap_or_default(),
+                })
                 .collect();
             rt.probe(&urls, t, PROBE_TIMEOUT).await
         }
@@ -206,5 +251,9 @@ pub async fn observe<R: Runtime>(
             .collect(),
     };
     let probes = running.iter().map(|r| r.name.clone()).zip(probes).collect();
-    Ok(Seen { containers, probes })
+    Ok(Seen {
+        containers,
+        probes,
+        filled,
+    })
 }

@@ -462,6 +462,23 @@ pub fn urls(
     })
 }
 
+impl Urls {
+    /// The record keys of these URLs.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        [
+            (key::API_URL, &self.api_url),
+            (key::API_URL_EXTERNAL, &self.api_url_external),
+            (key::JUPYTER_URL, &self.jupyter_url),
+            (key::TENSORBOARD_URL, &self.tensorboard_url),
+            (key::SPARK_URL, &self.spark_url),
+            (key::MLFLOW_URL, &self.mlflow_url),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+    }
+}
+
 /// The phase a start reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
