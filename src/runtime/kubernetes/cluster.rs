@@ -195,7 +195,9 @@ impl Cluster {
             return Ok(Vec::new());
         }
         let params = ListParams::default().labels(&selector_text(selector));
-        Ok(bounded("the model's pods", self.pods().list(&params)).await?.items)
+        Ok(bounded("the model's pods", self.pods().list(&params))
+            .await?
+            .items)
     }
 
     /// Deployments and pods with the label selector `deployments` / `pods`.
@@ -234,13 +236,16 @@ impl Cluster {
             .collect();
         let routes = if settings.exposure == Exposure::Route {
             let params = ListParams::default().labels(&selector_text(&observe::selector_of(d)));
-            bounded("the model's Routes", self.dynamic(&route_resource()).list(&params))
-                .await
-                .map_err(|e| e.message)?
-                .items
-                .into_iter()
-                .filter_map(|r| serde_json::to_value(r).ok())
-                .collect()
+            bounded(
+                "the model's Routes",
+                self.dynamic(&route_resource()).list(&params),
+            )
+            .await
+            .map_err(|e| e.message)?
+            .items
+            .into_iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect()
         } else {
             Vec::new()
         };
@@ -258,7 +263,8 @@ impl Cluster {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         bounded(
             &format!("the {kind} {name}"),
-            self.dynamic(&resource).patch(name, &params, &Patch::Apply(obj)),
+            self.dynamic(&resource)
+                .patch(name, &params, &Patch::Apply(obj)),
         )
         .await
         .map(|_| ())
@@ -272,7 +278,12 @@ impl Cluster {
         };
         let selector = observe::selector_of(&d);
         let what = format!("the Deployment {id}");
-        match bounded(&what, self.deployments().delete(id, &DeleteParams::background())).await {
+        match bounded(
+            &what,
+            self.deployments().delete(id, &DeleteParams::background()),
+        )
+        .await
+        {
             Ok(_) => {}
             Err(e) if e.kind == Failure::NotFound => return Ok((false, selector)),
             Err(e) => return Err(e),
@@ -288,14 +299,20 @@ impl Cluster {
             let params = ListParams::default().labels(&selector_text(&selector));
             for kind in dependent_kinds(exposure) {
                 let api = self.dynamic(&kind);
-                let listed = match bounded(&format!("the {}s", kind.kind), api.list(&params)).await {
+                let listed = match bounded(&format!("the {}s", kind.kind), api.list(&params)).await
+                {
                     Ok(l) => l.items,
                     Err(e) if e.kind == Failure::NotFound => Vec::new(),
                     Err(e) => return Err(e),
                 };
                 for obj in listed {
                     let name = obj.metadata.name.clone().unwrap_or_default();
-                    match bounded(&format!("the {} {name}", kind.kind), api.delete(&name, &DeleteParams::background())).await {
+                    match bounded(
+                        &format!("the {} {name}", kind.kind),
+                        api.delete(&name, &DeleteParams::background()),
+                    )
+                    .await
+                    {
                         Ok(_) => {}
                         Err(e) if e.kind == Failure::NotFound => {}
                         Err(e) => return Err(e),
@@ -333,7 +350,10 @@ pub async fn shared_claim(
 ) -> Result<bool, RuntimeError> {
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(kube.clone(), namespace);
     let what = format!("the volume claim {}", manifest::SHARED_CLAIM);
-    if bounded(&what, claims.get_opt(manifest::SHARED_CLAIM)).await?.is_some() {
+    if bounded(&what, claims.get_opt(manifest::SHARED_CLAIM))
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     let claim: PersistentVolumeClaim = serde_json::from_value(json!({
@@ -420,8 +440,13 @@ impl Runtime for Cluster {
     }
 
     /// One LIST of Deployments and one of pods by label (for the toolkit's marker, its own
-    /// labels too), joined by each Deployment's selector.
+    /// labels too), joined by each Deployment's selector. An annotation key selects nothing.
     async fn list(&self, key: &str, value: &str) -> Result<Vec<Observed>, RuntimeError> {
+        // Raw names and full hashes are annotations here: nothing can be selected by them
+        // (the model's selector label finds its objects).
+        if label::ANNOTATIONS.contains(&key) {
+            return Ok(Vec::new());
+        }
         let selector = if value.is_empty() {
             key.to_string()
         } else {
@@ -437,7 +462,10 @@ impl Runtime for Cluster {
             .iter()
             .map(|d| {
                 let selector = observe::selector_of(d);
-                let mine: Vec<&Pod> = pods.iter().filter(|p| observe::selects(&selector, p)).collect();
+                let mine: Vec<&Pod> = pods
+                    .iter()
+                    .filter(|p| observe::selects(&selector, p))
+                    .collect();
                 observe::observe(d, &mine)
             })
             .collect())
@@ -450,7 +478,10 @@ impl Runtime for Cluster {
             settings: &settings,
         };
         let deployment: Deployment = serde_json::from_value(design.deployment()).map_err(|e| {
-            RuntimeError::new(Failure::BadSettings, format!("the Deployment cannot be built: {e}"))
+            RuntimeError::new(
+                Failure::BadSettings,
+                format!("the Deployment cannot be built: {e}"),
+            )
         })?;
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.into()),
@@ -528,7 +559,12 @@ impl Runtime for Cluster {
                 timestamps: true,
                 ..LogParams::default()
             };
-            match bounded(&format!("the log of pod {name}"), self.pods().logs(&name, &params)).await {
+            match bounded(
+                &format!("the log of pod {name}"),
+                self.pods().logs(&name, &params),
+            )
+            .await
+            {
                 Ok(text) => entries.extend(text.lines().filter(|l| !l.is_empty()).map(|line| {
                     let (time, log) = line.split_once(' ').unwrap_or(("", line));
                     LogLine {
