@@ -29,7 +29,7 @@ pub const STOP_KEYS: &[&str] = &["model"];
 
 /// Keys `container_logs` understands: the toolkit's `model` (reference section 3.9) and
 /// `tail`, `since`, `timestamps`.
-pub const LOGS_KEYS: &[&str] = &["model", "tail", "since", "timestamps"];
+pub const LOGS_KEYS: &[&str] = &["model", "tail", "since", "timestamps", "previous"];
 
 /// Most unknown keys named in one warning; the rest are counted.
 const MAX_NAMED_KEYS: usize = 10;

@@ -6,6 +6,7 @@
 
 use super::saved::{SavedConnection, manager_id, other_manager, warnings};
 use crate::conffile::Stanza;
+use crate::model::record::Records;
 use crate::model::record::{self, running_id};
 use crate::names::ContainerType;
 use crate::protocol::reply::warn;
@@ -13,7 +14,6 @@ use crate::protocol::request::{Request, Secret};
 use crate::runtime::Runtime;
 use crate::runtime::connect::ensure_supported;
 use crate::runtime::label;
-use crate::model::record::Records;
 use crate::runtime::plan::Urls;
 use crate::runtime::probe::Probe;
 use crate::runtime::state::{self, Live, Observed, State};

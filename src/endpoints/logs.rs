@@ -72,7 +72,7 @@ pub async fn read_logs<R: Runtime>(rt: &R, q: &LogQuery, id: &str) -> Result<Val
     // Only the recorded DSDL workload's logs are read; a missing one falls through to the
     // runtime's not-found below.
     find_recorded(rt, &q.model, id).await?;
-    let read = match rt.logs(id, q.tail, q.since).await {
+    let read = match rt.logs(id, q.tail, q.since, q.previous).await {
         Ok(e) => e,
         Err(e) if e.kind == Failure::NotFound => {
             return Err(ApiError::not_found(format!(

@@ -435,7 +435,11 @@ impl<R: Runtime, S: Records> Start<'_, R, S> {
     /// The error for a workload that stopped during its start: its exit code and last
     /// output, with every secret of its environment masked.
     async fn died(&self, id: &str, c: &Found) -> ApiError {
-        let tail = self.runtime.logs(id, 20, None).await.unwrap_or_default();
+        let tail = self
+            .runtime
+            .logs(id, 20, None, false)
+            .await
+            .unwrap_or_default();
         let output: Vec<String> = tail.entries.into_iter().map(|e| e.log).collect();
         let secrets: Vec<&str> = self
             .workload

@@ -165,8 +165,14 @@ impl Runtime for Connected {
         delegate!(self, rt => rt.remove(id).await)
     }
 
-    async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, RuntimeError> {
-        delegate!(self, rt => rt.logs(id, tail, since).await)
+    async fn logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+        previous: bool,
+    ) -> Result<Tail, RuntimeError> {
+        delegate!(self, rt => rt.logs(id, tail, since, previous).await)
     }
 
     fn urls(&self, found: &Found, ports: &[Port]) -> Result<Urls, String> {

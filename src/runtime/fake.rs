@@ -363,7 +363,13 @@ impl Runtime for Fake {
         })
     }
 
-    async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, RuntimeError> {
+    async fn logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+        _previous: bool,
+    ) -> Result<Tail, RuntimeError> {
         self.enter("logs").await;
         let inner = self.inner.borrow();
         let i = inner.resolve(id).ok_or_else(|| gone(id))?;

@@ -34,11 +34,14 @@ pub struct LogQuery {
     pub since: Option<i64>,
     /// Whether entries carry `_time`.
     pub timestamps: bool,
+    /// The log of the run before the last restart (Kubernetes: a crashed container's).
+    pub previous: bool,
 }
 
 impl LogQuery {
     /// Reads `model`, `tail` (default [`DEFAULT_TAIL`]), `since` (Unix seconds or RFC 3339)
-    /// and `timestamps` (default true); each problem is a 400 that says what to send.
+    /// `timestamps` (default true) and `previous` (default false); each problem is a 400
+    /// that says what to send.
     pub fn from_fields(fields: &Fields) -> Result<LogQuery, ApiError> {
         let text = |k: &str| {
             fields
@@ -85,6 +88,7 @@ impl LogQuery {
             tail,
             since,
             timestamps: fields.flag("timestamps")?.unwrap_or(true),
+            previous: fields.flag("previous")?.unwrap_or(false),
         })
     }
 }

@@ -142,9 +142,16 @@ pub trait Runtime {
     async fn remove(&self, id: &str) -> Result<bool, RuntimeError>;
 
     /// The last `tail` lines (since a Unix time when given), newest last, bounded as
-    /// [`logs::Splitter`] bounds them. A runtime that cannot read this workload's output back
-    /// answers [`Failure::Unsupported`].
-    async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, RuntimeError>;
+    /// [`logs::Splitter`] bounds them; `previous`: of the run before a restart, where the
+    /// runtime keeps runs apart (Kubernetes; Docker's log spans every run). A runtime that
+    /// cannot read this workload's output back answers [`Failure::Unsupported`].
+    async fn logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+        previous: bool,
+    ) -> Result<Tail, RuntimeError>;
 
     /// The URLs of a running workload made with `ports`; the error says what is missing.
     fn urls(&self, found: &Found, ports: &[Port]) -> Result<Urls, String>;

@@ -656,7 +656,14 @@ impl Runtime for Engine {
         self.remove_container(id).await
     }
 
-    async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, RuntimeError> {
+    /// One log per container, spanning every run: `previous` adds nothing.
+    async fn logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+        _previous: bool,
+    ) -> Result<Tail, RuntimeError> {
         self.read_logs(id, tail, since).await
     }
 

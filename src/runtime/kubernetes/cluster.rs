@@ -540,7 +540,13 @@ impl Runtime for Cluster {
 
     /// The model's own pods' logs, each line tagged with its pod, merged by time; a pod that
     /// has none yet says why.
-    async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Tail, RuntimeError> {
+    async fn logs(
+        &self,
+        id: &str,
+        tail: u32,
+        since: Option<i64>,
+        previous: bool,
+    ) -> Result<Tail, RuntimeError> {
         let Some(d) = bounded("the Deployment", self.deployments().get_opt(id)).await? else {
             return Err(RuntimeError::new(
                 Failure::NotFound,
@@ -557,6 +563,7 @@ impl Runtime for Cluster {
                 tail_lines: Some(i64::from(tail)),
                 since_seconds,
                 timestamps: true,
+                previous,
                 ..LogParams::default()
             };
             match bounded(

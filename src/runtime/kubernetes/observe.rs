@@ -217,7 +217,10 @@ mod tests {
                            "readyReplicas": 1, "availableReplicas": 1});
         let o = observe(&deployment(2, ready), &[]);
         assert_eq!((o.state, o.failure), (State::Running, None));
-        assert_eq!((o.model.as_deref(), o.manager_id.as_deref()), (Some("M"), Some("g1")));
+        assert_eq!(
+            (o.model.as_deref(), o.manager_id.as_deref()),
+            (Some("M"), Some("g1"))
+        );
         // Not rolled out yet: running (the probe tells whether it serves), not failed.
         let rolling = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1});
         let o = observe(&deployment(2, rolling), &[]);
