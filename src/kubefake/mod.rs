@@ -15,8 +15,9 @@
 //! [`selector`] (objects, label and field selectors), [`openapi`] (just enough for kubectl), [`apply`] (server-side apply, merge
 //! patches, managed fields), [`gc`] (deletion and its cascade), [`status`] (answers and
 //! errors); the simulated cluster: [`cluster`] (its settings and memory), [`controller`]
-//! (Deployments → pods → status, the image names that make them fail), [`services`] (cluster
-//! IPs, node ports, load balancers), [`logs`] (pod logs); [`pki`] (certificates, TLS),
+//! (Deployments → pods → status, the image names that make them fail), [`behaviour`] (a
+//! container's environment → what the project's test container would do with it),
+//! [`services`] (cluster IPs, node ports, load balancers), [`logs`] (pod logs); [`pki`] (certificates, TLS),
 //! [`kubeconfig`] (for kubectl and the Python client).
 //!
 //! Growing it: a new kind is an entry in [`resources::TYPES`] (with its defaults); behaviour
@@ -27,6 +28,7 @@
 pub mod apply;
 pub mod auth;
 pub mod authz;
+pub mod behaviour;
 pub mod cluster;
 pub mod controller;
 pub mod eks;
