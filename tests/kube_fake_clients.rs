@@ -569,3 +569,85 @@ fn kubectl_and_the_python_client_run_workloads_on_the_fake() {
     assert_eq!(left, "");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The test container's `DSDL_TEST_LOG_LINES`: the pod's log starts with those numbered lines
+/// (both streams merged), all stamped at the container's start, through kubectl and the
+/// Python client alike.
+#[test]
+fn a_pods_numbered_lines_through_kubectl_and_the_python_client() {
+    require_clients();
+    let fake = fake();
+    let dir = workdir("numbered");
+    let config = kubeconfig(
+        &dir,
+        "ops",
+        &fake,
+        &fake.ca_pem,
+        KubeUser::Token(OPS_TOKEN.into()),
+    );
+    let mut d: Value = serde_json::from_str(&deployment("lines", "model:1", 1)).unwrap();
+    d["spec"]["template"]["spec"]["containers"][0]["env"] =
+        json!([{"name": "DSDL_TEST_LOG_LINES", "value": "40"}]);
+    let path = dir.join("lines.json");
+    std::fs::write(&path, d.to_string()).unwrap();
+    kubectl_ok(&dir, &config, &["create", "-f", &path.to_string_lossy()]);
+    let listing = ["get", "pods", "-l", "app=lines", "-o", "json"];
+    let (pod, started) = kubectl_until(&dir, &config, &listing, "a running pod", |out| {
+        let p = &out["items"][0];
+        let at = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"].as_str()?;
+        Some((p["metadata"]["name"].as_str()?.to_string(), at.to_string()))
+    });
+    let expected: Vec<String> = (1..=40)
+        .map(|i| {
+            let stream = if i % 2 == 1 { "stdout" } else { "stderr" };
+            format!("line {i:06} of 40 {stream} línea ✓ 日本")
+        })
+        .collect();
+
+    let log = kubectl_ok(&dir, &config, &["logs", &pod]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() > 40, "{log}");
+    assert_eq!(
+        lines[..40],
+        expected,
+        "the log starts with the numbered lines"
+    );
+    let tail = kubectl_ok(&dir, &config, &["logs", &pod, "--tail=3"]);
+    assert_eq!(tail.lines().collect::<Vec<_>>(), lines[lines.len() - 3..]);
+    let since = kubectl_ok(&dir, &config, &["logs", &pod, "--since=1h"]);
+    assert_eq!(since, log);
+    let stamped = kubectl_ok(&dir, &config, &["logs", &pod, "--timestamps"]);
+    let stamps: Vec<&str> = stamped
+        .lines()
+        .take(40)
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert!(
+        stamps.iter().all(|s| *s == stamps[0]),
+        "one instant: {stamped}"
+    );
+    let at: jiff::Timestamp = stamps[0].parse().unwrap();
+    assert_eq!(
+        at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        started,
+        "the container's start"
+    );
+
+    let py = python_with("logs", &config, &[&pod]);
+    assert_eq!(
+        py["log"].as_str(),
+        Some(format!("{log}\n").as_str()),
+        "{py}"
+    );
+    assert_eq!(
+        py["tail"].as_str(),
+        Some(format!("{tail}\n").as_str()),
+        "{py}"
+    );
+    assert_eq!(py["since"], py["log"]);
+    assert_eq!(
+        py["stamped"].as_str(),
+        Some(format!("{stamped}\n").as_str())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,13 +16,21 @@
 //! | `crash`          | `Running`, waiting `CrashLoopBackOff`, `lastState.terminated.exitCode` 3, `restartCount` growing every [`Behaviour::restart_every`] |
 //! | `progress-stalls`| `Running`, never ready; the Deployment's `Progressing` turns `False` (`ProgressDeadlineExceeded`) once it should have been ready |
 //!
+//! A container also does what the project's test container does with its environment
+//! (see [`super::behaviour`]): `DSDL_TEST_EXIT_AFTER` / `DSDL_TEST_EXIT_CODE` make it exit
+//! that long after each start, into the same `CrashLoopBackOff` as a `crash` image;
+//! `DSDL_TEST_PORT` other than 5000 leaves it never ready (its readiness probe of the API on
+//! 5000 fails).
+//!
 //! and a pod asking for more `nvidia.com/gpu` than any node has free stays `Pending` with
 //! `PodScheduled=False` (`Unschedulable`), as the scheduler leaves it. Everything but
 //! [`reconcile`] is pure, with the instant passed in.
 
+use super::behaviour;
 use super::cluster::{self, Behaviour, Cluster};
 use super::resources::{self, ResourceType};
 use super::store::{self, Store, type_key};
+use crate::runtime::fake::Behaviour as TestBehaviour;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -174,33 +182,67 @@ pub fn container_id(pod_uid: &str, container: &str, attempt: u64) -> String {
     )
 }
 
-/// How long a crashing container runs before it exits: a fifth of the restart period.
+/// How a container instance ends: it runs for `run`, then exits with `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// How long each instance runs.
+    pub run: std::time::Duration,
+    /// Its exit code.
+    pub code: i64,
+}
+
+/// How a crashing image's instances run: a fifth of the restart period.
 fn crash_run(b: &Behaviour) -> std::time::Duration {
     (b.restart_every / 5).max(std::time::Duration::from_millis(1))
 }
 
-/// When attempt `attempt` (0-based) of a crashing container started and ended.
-pub fn crash_attempt(start: Timestamp, attempt: u64, b: &Behaviour) -> (Timestamp, Timestamp) {
-    let every = b.restart_every.max(std::time::Duration::from_millis(2));
-    let began = cluster::after(start, every * u32::try_from(attempt).unwrap_or(u32::MAX));
-    (began, cluster::after(began, crash_run(b)))
+/// How the instances of a container running `image` with behaviour `t` end, if they do: a
+/// `crash` image as [`Failure::Crash`] says, else after `DSDL_TEST_EXIT_AFTER`.
+pub fn exit_of(image: &str, t: &TestBehaviour, b: &Behaviour) -> Option<Exit> {
+    if failure_of(image) == Some(Failure::Crash) {
+        return Some(Exit {
+            run: crash_run(b),
+            code: CRASH_EXIT_CODE,
+        });
+    }
+    t.exits.map(|(run, code)| Exit { run, code })
 }
 
-/// How many attempts of a crashing container have ended `since_start` nanoseconds after its
+/// From the start of one instance to the next: its run, then the kubelet's back-off (the
+/// rest of the restart period).
+fn period(exit: Exit, b: &Behaviour) -> i128 {
+    let back_off = b.restart_every.saturating_sub(crash_run(b));
+    cluster::nanos(exit.run + back_off).max(2)
+}
+
+/// When attempt `attempt` (0-based) of an exiting container started and ended.
+pub fn crash_attempt(
+    start: Timestamp,
+    attempt: u64,
+    exit: Exit,
+    b: &Behaviour,
+) -> (Timestamp, Timestamp) {
+    let offset = period(exit, b).saturating_mul(i128::from(attempt));
+    let began =
+        Timestamp::from_nanosecond(start.as_nanosecond().saturating_add(offset)).unwrap_or(start);
+    (began, cluster::after(began, exit.run))
+}
+
+/// How many attempts of an exiting container have ended `since_start` nanoseconds after its
 /// first start.
-fn crashes(since_start: i128, b: &Behaviour) -> u64 {
-    let run = cluster::nanos(crash_run(b));
-    let every = cluster::nanos(b.restart_every).max(2);
+fn crashes(since_start: i128, exit: Exit, b: &Behaviour) -> u64 {
+    let run = cluster::nanos(exit.run);
     if since_start < run {
         0
     } else {
-        u64::try_from((since_start - run) / every).unwrap_or(0) + 1
+        u64::try_from((since_start - run) / period(exit, b)).unwrap_or(0) + 1
     }
 }
 
 /// One container's status at `now` for a pod that appeared at `born` and started at `start`.
 fn container_status(
     c: &Value,
+    t: &TestBehaviour,
     pod_uid: &str,
     pod_name: &str,
     start: Timestamp,
@@ -216,8 +258,10 @@ fn container_status(
         "restartCount": 0, "lastState": {},
     });
     let every = cluster::nanos(b.restart_every).max(2);
-    match failure_of(image) {
-        Some(Failure::PullFails) => {
+    let exit = exit_of(image, t, b);
+    let attempts = exit.map_or(0, |e| crashes(since_start, e, b));
+    match (failure_of(image), exit) {
+        (Some(Failure::PullFails), _) => {
             s["state"] = if since_start < every {
                 json!({"waiting": {"reason": "ErrImagePull", "message": format!(
                     "failed to pull and unpack image \"{image}\": failed to resolve reference \
@@ -227,23 +271,24 @@ fn container_status(
                                    "message": format!("Back-off pulling image \"{image}\"")}})
             };
         }
-        Some(Failure::Crash) if crashes(since_start, b) > 0 => {
-            let attempts = crashes(since_start, b);
-            let (began, ended) = crash_attempt(start, attempts - 1, b);
+        (_, Some(exit)) if attempts > 0 => {
+            let (began, ended) = crash_attempt(start, attempts - 1, exit, b);
             s["imageID"] = json!(format!("{image}@sha256:{:064x}", fnv(image.as_bytes())));
             s["restartCount"] = json!(attempts);
             s["lastState"] = json!({"terminated": {
-                "exitCode": CRASH_EXIT_CODE, "reason": "Error",
+                "exitCode": exit.code, "reason": if exit.code == 0 { "Completed" } else { "Error" },
                 "startedAt": cluster::seconds(began), "finishedAt": cluster::seconds(ended),
                 "containerID": container_id(pod_uid, name, attempts - 1),
             }});
             s["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!(
                 "back-off 10s restarting failed container={name} pod={pod_name}")}});
         }
-        failure => {
+        (failure, _) => {
             s["imageID"] = json!(format!("{image}@sha256:{:064x}", fnv(image.as_bytes())));
             s["started"] = json!(true);
-            s["ready"] = json!(failure.is_none() && since_start >= ready_at);
+            // The readiness probe asks the API on 5000, which answers only there.
+            let answers = t.ready_after.is_some();
+            s["ready"] = json!(failure.is_none() && answers && since_start >= ready_at);
             s["containerID"] = json!(container_id(pod_uid, name, 0));
             s["state"] = json!({"running": {"startedAt": cluster::seconds(start)}});
         }
@@ -252,9 +297,11 @@ fn container_status(
 }
 
 /// A pod's `status` (and the node it runs on) at `now`, for a pod that appeared at `born`
-/// and was bound to `node` (`Err`: the scheduler's reason it was not).
+/// and was bound to `node` (`Err`: the scheduler's reason it was not); `tests`: how each
+/// container behaves (a missing one as by default).
 pub fn pod_status(
     pod: &Value,
+    tests: &[TestBehaviour],
     node: Result<&str, &str>,
     born: Timestamp,
     now: Timestamp,
@@ -279,9 +326,11 @@ pub fn pod_status(
     let started = cluster::elapsed(start, now) >= 0;
     let statuses: Vec<Value> = containers
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             if started {
-                container_status(c, uid, name, start, now, b)
+                let t = tests.get(i).cloned().unwrap_or_default();
+                container_status(c, &t, uid, name, start, now, b)
             } else {
                 json!({
                     "name": c["name"], "image": c["image"], "imageID": "", "ready": false,
@@ -543,7 +592,8 @@ fn run_pods(
             pod["spec"]["nodeName"] = json!(n);
         }
         let node = node.as_deref().map_err(String::as_str);
-        pod["status"] = pod_status(&pod, node, born, now, &cluster.behaviour);
+        let tests = behaviour::of_pod(store, &pod);
+        pod["status"] = pod_status(&pod, &tests, node, born, now, &cluster.behaviour);
         store.replace_if_changed(pod_rt, &ns, pod.clone());
         pods[i] = store.get(pod_rt, &ns, &name).unwrap_or(pod);
     }
@@ -574,7 +624,7 @@ mod tests {
     }
 
     fn state(image: &str, ms: i64) -> (Value, Value) {
-        let s = pod_status(&pod(image), Ok("node-1"), at(0), at(ms), &behaviour());
+        let s = pod_status(&pod(image), &[], Ok("node-1"), at(0), at(ms), &behaviour());
         (s["phase"].clone(), s["containerStatuses"][0].clone())
     }
 
@@ -589,7 +639,14 @@ mod tests {
             (Some("Running"), Some(false))
         );
         assert!(c["state"]["running"]["startedAt"].is_string());
-        let s = pod_status(&pod("model:1"), Ok("node-1"), at(0), at(300), &behaviour());
+        let s = pod_status(
+            &pod("model:1"),
+            &[],
+            Ok("node-1"),
+            at(0),
+            at(300),
+            &behaviour(),
+        );
         assert_eq!(s["containerStatuses"][0]["ready"], true);
         let ready = s["conditions"]
             .as_array()
@@ -623,6 +680,48 @@ mod tests {
     }
 
     #[test]
+    fn the_test_containers_environment_chooses_exits_and_readiness() {
+        let exits = TestBehaviour {
+            exits: Some((Duration::from_secs(1), 7)),
+            ..TestBehaviour::default()
+        };
+        let status = |t: &TestBehaviour, ms| {
+            let s = pod_status(
+                &pod("model:1"),
+                std::slice::from_ref(t),
+                Ok("node-1"),
+                at(0),
+                at(ms),
+                &behaviour(),
+            );
+            s["containerStatuses"][0].clone()
+        };
+        // Ready and running until it exits a second after starting (at 100 ms).
+        let c = status(&exits, 1000);
+        assert_eq!(
+            (c["ready"].as_bool(), c["restartCount"].as_u64()),
+            (Some(true), Some(0))
+        );
+        let c = status(&exits, 1100);
+        assert_eq!(c["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(c["lastState"]["terminated"]["exitCode"], 7);
+        assert_eq!(c["restartCount"], 1);
+        // Each attempt runs its second, then backs off for the rest of the restart period.
+        assert_eq!(status(&exits, 1100 + 1400)["restartCount"], 2);
+        assert_eq!(status(&exits, 1100 + 1399)["restartCount"], 1);
+        let elsewhere = TestBehaviour {
+            ready_after: None,
+            ..TestBehaviour::default()
+        };
+        let c = status(&elsewhere, 5000);
+        assert_eq!(
+            (c["ready"].as_bool(), c["started"].as_bool()),
+            (Some(false), Some(true))
+        );
+        assert_eq!(status(&TestBehaviour::default(), 5000)["ready"], true);
+    }
+
+    #[test]
     fn gpus_beyond_any_node_leave_the_pod_unschedulable() {
         let spec = json!({"containers": [{"name": "c", "image": "i",
             "resources": {"limits": {"nvidia.com/gpu": "4"}}}]});
@@ -635,7 +734,7 @@ mod tests {
         );
         assert_eq!(schedule(2, &free).unwrap(), "gpu-1");
         assert_eq!(schedule(0, &free).unwrap(), "cpu-1");
-        let s = pod_status(&pod("i"), Err(&why), at(0), at(1000), &behaviour());
+        let s = pod_status(&pod("i"), &[], Err(&why), at(0), at(1000), &behaviour());
         assert_eq!(s["phase"], "Pending");
         assert_eq!(s["conditions"][0]["reason"], "Unschedulable");
         assert_eq!(s["conditions"][0]["status"], "False");

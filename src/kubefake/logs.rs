@@ -2,15 +2,19 @@
 //! instance is read (the kubelet's rules: the running one, else the last terminated one;
 //! `previous` the last terminated one; a 400 naming why there is none), its lines, then
 //! `sinceSeconds`/`sinceTime`, `tailLines` and `timestamps` (RFC 3339 with nanoseconds, as the
-//! kubelet prefixes them). Lines come from a generator per instance (a few startup lines; a
-//! crashed instance's end with its exit code) plus what tests appended to the current one.
+//! kubelet prefixes them). Lines come from a generator per instance (the test container's
+//! `DSDL_TEST_LOG_LINES` numbered lines first, both streams merged as the kubelet merges them;
+//! a few startup lines; a crashed instance's end with its exit code) plus what tests appended
+//! to the current one.
 //! Pure but for [`read`], which looks the pod up.
 
+use super::behaviour;
 use super::cluster::{self, Behaviour, Cluster};
-use super::controller::{self, CRASH_EXIT_CODE, Failure};
+use super::controller::{self, Failure};
 use super::resources;
 use super::status::{self, Reply};
 use super::store::{Store, type_key};
+use crate::runtime::fake::Behaviour as TestBehaviour;
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -178,10 +182,22 @@ pub fn choose(
     }))
 }
 
-/// The lines an instance of a container running `image` wrote by `now`, for a pod that
-/// appeared at `born` (the port its first `containerPort`).
+/// The test container's numbered lines, word for word as the in-memory runtime writes them
+/// (odd ones were stdout, even ones stderr), all written at `at`.
+pub fn numbered(total: u64, at: Timestamp) -> Vec<Line> {
+    (1..=total)
+        .map(|i| {
+            let stream = if i % 2 == 1 { "stdout" } else { "stderr" };
+            (at, format!("line {i:06} of {total} {stream} línea ✓ 日本"))
+        })
+        .collect()
+}
+
+/// The lines an instance of a container running `image` (behaving as `t`) wrote by `now`,
+/// for a pod that appeared at `born` (the port its first `containerPort`).
 pub fn generated(
     image: &str,
+    t: &TestBehaviour,
     port: u64,
     instance: Instance,
     born: Timestamp,
@@ -190,12 +206,14 @@ pub fn generated(
 ) -> Vec<Line> {
     let start = cluster::after(born, b.pod_start_after);
     let ready = cluster::after(born, b.pod_ready_after.max(b.pod_start_after));
-    let mut lines: Vec<Line> = match instance {
-        Instance::Running => {
-            let mut l = vec![
+    let exit = controller::exit_of(image, t, b);
+    let mut lines: Vec<Line> = match (instance, exit) {
+        (Instance::Running, _) => {
+            let mut l = numbered(t.log_lines, start);
+            l.extend([
                 (start, format!("Starting the model server from {image}")),
                 (start, format!("Listening on 0.0.0.0:{port}")),
-            ];
+            ]);
             match controller::failure_of(image) {
                 Some(Failure::Stalls) => l.push((ready, "Still loading the model...".to_string())),
                 Some(Failure::Crash) => {}
@@ -203,14 +221,18 @@ pub fn generated(
             }
             l
         }
-        Instance::Terminated(attempt) => {
-            let (began, ended) = controller::crash_attempt(start, attempt, b);
-            vec![
+        (Instance::Terminated(attempt), Some(exit)) => {
+            let (began, ended) = controller::crash_attempt(start, attempt, exit, b);
+            let mut l = numbered(t.log_lines, began);
+            l.extend([
                 (began, format!("Starting the model server from {image}")),
                 (ended, "Error: the model failed to load".to_string()),
-                (ended, format!("Exiting with code {CRASH_EXIT_CODE}")),
-            ]
+                (ended, format!("Exiting with code {}", exit.code)),
+            ]);
+            l
         }
+        // An instance that never ends has no terminated attempt to read.
+        (Instance::Terminated(_), None) => Vec::new(),
     };
     lines.retain(|(at, _)| cluster::elapsed(*at, now) >= 0);
     lines
@@ -271,7 +293,10 @@ pub fn read(
         .unwrap_or(5000);
     let key = (type_key(pods), ns.to_string(), name.to_string());
     let born = cluster.born.get(&key).copied().unwrap_or(now);
-    let mut lines = generated(image, port, instance, born, now, &cluster.behaviour);
+    let t = spec
+        .map(|c| TestBehaviour::from_env(&behaviour::env_of(store, ns, c)))
+        .unwrap_or_default();
+    let mut lines = generated(image, &t, port, instance, born, now, &cluster.behaviour);
     if !q.previous {
         let log_key = (ns.to_string(), name.to_string(), container);
         lines.extend(
@@ -404,10 +429,18 @@ mod tests {
     fn generated_lines_follow_the_instance() {
         let b = Behaviour::default();
         let text = |i, ms| {
-            generated("model:1", 5000, i, at(0), at(ms), &b)
-                .into_iter()
-                .map(|(_, t)| t)
-                .collect::<Vec<_>>()
+            generated(
+                "model:1",
+                &TestBehaviour::default(),
+                5000,
+                i,
+                at(0),
+                at(ms),
+                &b,
+            )
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
         };
         assert!(text(Instance::Running, 50).is_empty());
         assert_eq!(
@@ -418,7 +451,60 @@ mod tests {
             ]
         );
         assert_eq!(text(Instance::Running, 300).len(), 3);
-        let crashed = text(Instance::Terminated(0), 5000);
-        assert_eq!(crashed.last().unwrap(), "Exiting with code 3");
+        assert!(
+            text(Instance::Terminated(0), 5000).is_empty(),
+            "it never ended"
+        );
+        let crashes = |t: &TestBehaviour| {
+            generated(
+                "x/crash:1",
+                t,
+                5000,
+                Instance::Terminated(0),
+                at(0),
+                at(5000),
+                &b,
+            )
+        };
+        let crashed = crashes(&TestBehaviour::default());
+        assert_eq!(crashed.last().unwrap().1, "Exiting with code 3");
+    }
+
+    #[test]
+    fn the_test_containers_lines_come_first_then_its_exit() {
+        let b = Behaviour::default();
+        let t = TestBehaviour {
+            log_lines: 4,
+            exits: Some((std::time::Duration::from_secs(1), 7)),
+            ..TestBehaviour::default()
+        };
+        let running = generated("model:1", &t, 5000, Instance::Running, at(0), at(500), &b);
+        let texts: Vec<&str> = running.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            texts[..4],
+            [
+                "line 000001 of 4 stdout línea ✓ 日本",
+                "line 000002 of 4 stderr línea ✓ 日本",
+                "line 000003 of 4 stdout línea ✓ 日本",
+                "line 000004 of 4 stderr línea ✓ 日本",
+            ]
+        );
+        assert!(
+            running[..4].iter().all(|(when, _)| *when == at(100)),
+            "at the start"
+        );
+        let ended = generated(
+            "model:1",
+            &t,
+            5000,
+            Instance::Terminated(0),
+            at(0),
+            at(5000),
+            &b,
+        );
+        assert_eq!(ended[0].1, texts[0]);
+        let last = ended.last().unwrap();
+        assert_eq!(last.1, "Exiting with code 7");
+        assert_eq!(last.0, at(1100), "one second after the start");
     }
 }

@@ -3,8 +3,9 @@
 //! client-certificate and EKS credentials for real, authorises every request against a
 //! configurable rule list (and answers `SelfSubjectAccessReview`s from it), keeps objects in
 //! a generic store, runs what a cluster runs for workloads (Deployments become pods whose
-//! status moves on with time, Services get addresses, owners take their dependents with them,
-//! pods have logs), takes server-side apply and merge patches, reports errors as `Status`
+//! status moves on with time and whose containers act out the test container's environment,
+//! Services get addresses and their node ports on the host lead to the pods' model API,
+//! owners take their dependents with them, pods have logs), takes server-side apply and merge patches, reports errors as `Status`
 //! objects, and fails on demand. Real clients (kube, kubectl, the Python client) talk to it
 //! unchanged.
 //!
@@ -15,8 +16,11 @@
 //! [`selector`] (objects, label and field selectors), [`openapi`] (just enough for kubectl), [`apply`] (server-side apply, merge
 //! patches, managed fields), [`gc`] (deletion and its cascade), [`status`] (answers and
 //! errors); the simulated cluster: [`cluster`] (its settings and memory), [`controller`]
-//! (Deployments → pods → status, the image names that make them fail), [`services`] (cluster
-//! IPs, node ports, load balancers), [`logs`] (pod logs); [`pki`] (certificates, TLS),
+//! (Deployments → pods → status, the image names that make them fail), [`behaviour`] (a
+//! container's environment → what the project's test container would do with it),
+//! [`services`] (cluster IPs, node ports, load balancers), [`logs`] (pod logs); the node
+//! ports on the host: [`node_ports`] (a listener per node port) → [`endpoints`] (which ready
+//! pod a connection goes to) → [`model_api`] (what the pod's DSDL API answers); [`pki`] (certificates, TLS),
 //! [`kubeconfig`] (for kubectl and the Python client).
 //!
 //! Growing it: a new kind is an entry in [`resources::TYPES`] (with its defaults); behaviour
@@ -27,13 +31,17 @@
 pub mod apply;
 pub mod auth;
 pub mod authz;
+pub mod behaviour;
 pub mod cluster;
 pub mod controller;
 pub mod eks;
+pub mod endpoints;
 pub mod faults;
 pub mod gc;
 pub mod kubeconfig;
 pub mod logs;
+pub mod model_api;
+pub mod node_ports;
 pub mod openapi;
 pub mod pki;
 pub mod protobuf;
@@ -282,7 +290,8 @@ impl KubeFake {
                     };
                     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                     tokio::select! {
-                        _ = server::serve(shared, server_pki, listener, acceptor) => {}
+                        _ = server::serve(shared.clone(), server_pki, listener, acceptor) => {}
+                        _ = node_ports::run(shared) => {}
                         _ = stopped => {}
                     }
                 });

@@ -1,6 +1,7 @@
 //! What the API server and the cloud do for a Service: a cluster IP (10.96.x.y) on create,
-//! kept for good; a node port (30000-32767) for each port of a `NodePort` or `LoadBalancer`
-//! Service that names none, kept across updates of the same port; and, a while after it
+//! kept for good; a node port (30000-32767, one the host has free) for each port of a
+//! `NodePort` or `LoadBalancer` Service that names none, kept across updates of the same
+//! port; and, a while after it
 //! appears, a `LoadBalancer` Service's ingress address (`127.0.0.1`, or the configured
 //! hostname). Pure but for [`admit`] and [`reconcile`], which read and write the store.
 
@@ -16,7 +17,7 @@ use std::collections::BTreeSet;
 pub const NODE_PORTS: std::ops::RangeInclusive<u64> = 30000..=32767;
 
 /// Whether a Service of this `spec.type` gets node ports.
-fn has_node_ports(kind: &str) -> bool {
+pub fn has_node_ports(kind: &str) -> bool {
     matches!(kind, "NodePort" | "LoadBalancer")
 }
 
@@ -45,18 +46,28 @@ pub fn next_cluster_ip(used: &BTreeSet<String>) -> Option<String> {
         .find(|ip| !used.contains(ip))
 }
 
-/// The first free node port.
-pub fn next_node_port(used: &BTreeSet<u64>) -> Option<u64> {
-    NODE_PORTS.into_iter().find(|p| !used.contains(p))
+/// The first node port no Service holds and `free` says the host has free.
+pub fn next_node_port(used: &BTreeSet<u64>, free: &dyn Fn(u64) -> bool) -> Option<u64> {
+    NODE_PORTS
+        .into_iter()
+        .find(|p| !used.contains(p) && free(*p))
+}
+
+/// Whether the host's loopback port `port` is free, by binding it (kube-fake listens on each
+/// node port, so one another process holds would never answer).
+pub fn free_on_host(port: u64) -> bool {
+    u16::try_from(port).is_ok_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
 }
 
 /// Fills in `svc`'s addresses (`old`: the version it replaces; `ips`/`ports`: what other
-/// Services hold), or the 422 the API server gives.
+/// Services hold; `free`: whether the host has a node port free), or the 422 the API server
+/// gives.
 pub fn allocate(
     svc: &mut Value,
     old: Option<&Value>,
     ips: &BTreeSet<String>,
     ports: &BTreeSet<u64>,
+    free: &dyn Fn(u64) -> bool,
 ) -> Result<(), Reply> {
     let name = svc["metadata"]["name"]
         .as_str()
@@ -132,7 +143,9 @@ pub fn allocate(
             .and_then(|b| b["nodePort"].as_u64());
         let n = match same {
             Some(n) => n,
-            None => next_node_port(&taken).ok_or_else(|| status::internal("no node port left"))?,
+            None => {
+                next_node_port(&taken, free).ok_or_else(|| status::internal("no node port left"))?
+            }
         };
         taken.insert(n);
         port["nodePort"] = json!(n);
@@ -156,7 +169,7 @@ pub fn admit(store: &Store, ns: &str, svc: &mut Value, old: Option<&Value>) -> R
         .filter(|s| !(s["metadata"]["namespace"] == ns && s["metadata"]["name"] == name))
         .collect();
     let (ips, ports) = in_use(&others);
-    allocate(svc, old, &ips, &ports)
+    allocate(svc, old, &ips, &ports, &free_on_host)
 }
 
 /// A `LoadBalancer` Service's `status.loadBalancer` at `now`, for one that appeared at
@@ -224,7 +237,8 @@ mod tests {
     fn allocates_cluster_ips_and_node_ports() {
         let none = BTreeSet::new();
         let mut a = svc("ClusterIP", json!([{"port": 80}]));
-        allocate(&mut a, None, &none, &BTreeSet::new()).unwrap();
+        let any = |_| true;
+        allocate(&mut a, None, &none, &BTreeSet::new(), &any).unwrap();
         assert_eq!(a["spec"]["clusterIP"], "10.96.0.2");
         assert!(a["spec"]["ports"][0].get("nodePort").is_none());
         let ips: BTreeSet<String> = ["10.96.0.2".to_string()].into();
@@ -233,33 +247,39 @@ mod tests {
             "NodePort",
             json!([{"port": 80}, {"port": 443, "nodePort": 30443}]),
         );
-        allocate(&mut b, None, &ips, &used).unwrap();
+        allocate(&mut b, None, &ips, &used, &any).unwrap();
         assert_eq!(b["spec"]["clusterIP"], "10.96.0.3");
         assert_eq!(b["spec"]["ports"][0]["nodePort"], 30001);
         assert_eq!(b["spec"]["ports"][1]["nodePort"], 30443);
         // An update keeps both the IP and the port of the same service port.
         let mut again = svc("NodePort", json!([{"port": 80}]));
-        allocate(&mut again, Some(&b), &ips, &used).unwrap();
+        allocate(&mut again, Some(&b), &ips, &used, &any).unwrap();
         assert_eq!(again["spec"]["clusterIP"], "10.96.0.3");
         assert_eq!(again["spec"]["ports"][0]["nodePort"], 30001);
         let mut taken = svc("NodePort", json!([{"port": 80, "nodePort": 30000}]));
         assert_eq!(
-            allocate(&mut taken, None, &ips, &used).unwrap_err().code,
+            allocate(&mut taken, None, &ips, &used, &any)
+                .unwrap_err()
+                .code,
             422
         );
         let mut moved = svc("ClusterIP", json!([]));
         moved["spec"]["clusterIP"] = json!("10.96.9.9");
         assert_eq!(
-            allocate(&mut moved, Some(&b), &ips, &used)
+            allocate(&mut moved, Some(&b), &ips, &used, &any)
                 .unwrap_err()
                 .code,
             422
         );
         let mut headless = svc("ClusterIP", json!([]));
         headless["spec"]["clusterIP"] = json!("None");
-        allocate(&mut headless, None, &ips, &used).unwrap();
+        allocate(&mut headless, None, &ips, &used, &any).unwrap();
         assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
-        assert_eq!(next_node_port(&NODE_PORTS.collect()), None);
+        assert_eq!(next_node_port(&NODE_PORTS.collect(), &any), None);
+        // A port the host holds is passed over.
+        let mut c = svc("NodePort", json!([{"port": 80}]));
+        allocate(&mut c, None, &ips, &used, &|p| p != 30001).unwrap();
+        assert_eq!(c["spec"]["ports"][0]["nodePort"], 30002);
     }
 
     #[test]

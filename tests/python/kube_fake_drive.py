@@ -11,6 +11,8 @@ usage: kube_fake_drive.py ok KUBECONFIG NAMESPACE
        kube_fake_drive.py workloads KUBECONFIG NAMESPACE POD
          the deployments labelled app=m and their ready replicas, the last line of POD's
          log, and the node port of a NodePort service it creates
+       kube_fake_drive.py logs KUBECONFIG NAMESPACE POD
+         POD's whole log, its last 3 lines, the last hour of it, and it with timestamps
 
 Prints one JSON object on stdout.
 """
@@ -100,14 +102,27 @@ def workloads(kubeconfig, namespace, pod):
     }
 
 
+def logs(kubeconfig, namespace, pod):
+    core = client.CoreV1Api(api_client(kubeconfig))
+    read = lambda **q: core.read_namespaced_pod_log(pod, namespace, **q)
+    return {
+        "log": read(),
+        "tail": read(tail_lines=3),
+        "since": read(since_seconds=3600),
+        "stamped": read(timestamps=True),
+    }
+
+
 def main():
-    actions = {"ok": 4, "error": 4, "workloads": 5}
+    actions = {"ok": 4, "error": 4, "workloads": 5, "logs": 5}
     if len(sys.argv) < 2 or actions.get(sys.argv[1]) != len(sys.argv):
         print(__doc__, file=sys.stderr)
         return 2
     action, kubeconfig, namespace = sys.argv[1:4]
     if action == "workloads":
         result = workloads(kubeconfig, namespace, sys.argv[4])
+    elif action == "logs":
+        result = logs(kubeconfig, namespace, sys.argv[4])
     else:
         result = (ok if action == "ok" else error)(kubeconfig, namespace)
     print(json.dumps(result))
