@@ -1,7 +1,8 @@
 //! The behaviours every runtime must show, written once and run on each: the in-memory fake
-//! (`runtime::fake`) and the real Docker engine with the test container. Each behaviour is
+//! (`runtime::fake`), the real Docker engine with the test container, and the Kubernetes
+//! runtime on the fake API server (`kubefake`), whose pods behave as the test container does. Each behaviour is
 //! an async function generic over the runtime; the macro at the end makes one test of it per
-//! runtime. The Kubernetes runtime joins by adding a subject here.
+//! runtime.
 //!
 //! The suite drives the endpoint logic itself (the start state machine, the stop, the live
 //! view, the logs read), with records kept in memory, so what differs between the runs is
@@ -16,6 +17,7 @@ use dsdl_handler::endpoints::logs::read_logs;
 use dsdl_handler::endpoints::start::{Start, workload};
 use dsdl_handler::endpoints::stop::stop_workloads;
 use dsdl_handler::error::ApiError;
+use dsdl_handler::kubefake::KubeFake;
 use dsdl_handler::model::record::{MemoryRecords, Mode, Records};
 use dsdl_handler::names::{self, ContainerType};
 use dsdl_handler::protocol::fields::Fields;
@@ -44,8 +46,12 @@ struct Subject<R> {
     other_image: String,
     /// Extra labels every workload carries (Docker: the test label, for cleanup).
     extra_labels: Vec<(String, String)>,
+    /// Whether logs tell stdout from stderr (Kubernetes merges them).
+    separate_streams: bool,
     /// Removes what the Docker run made, when the last clone goes.
     _guard: Option<Rc<LabelGuard>>,
+    /// The fake API server a Kubernetes run talks to, stopped when the last clone goes.
+    _cluster: Option<Rc<KubeFake>>,
 }
 
 impl<R> Clone for Subject<R> {
@@ -58,7 +64,9 @@ impl<R> Clone for Subject<R> {
             image: self.image.clone(),
             other_image: self.other_image.clone(),
             extra_labels: self.extra_labels.clone(),
+            separate_streams: self.separate_streams,
             _guard: self._guard.clone(),
+            _cluster: self._cluster.clone(),
         }
     }
 }
@@ -197,7 +205,44 @@ fn fake_subject() -> Subject<Fake> {
         image: "dsdl-test/contract:1".into(),
         other_image: "dsdl-test/other:1".into(),
         extra_labels: Vec::new(),
+        separate_streams: true,
         _guard: None,
+        _cluster: None,
+    }
+}
+
+/// The Kubernetes subject: the runtime on the fake API server (started for this test), as
+/// alice with a user token, node ports reached on 127.0.0.1.
+async fn kube_subject() -> Subject<impl Runtime> {
+    let cluster = common::kube::cluster();
+    let stanza = Stanza::from_pairs(
+        "kubernetes",
+        &[
+            ("auth_mode", "user-token"),
+            ("cluster_url", &cluster.url),
+            ("namespace", common::kube::NS),
+            ("node_port_hostname_internal", "127.0.0.1"),
+            ("node_port_hostname_external", "127.0.0.1"),
+        ],
+    );
+    let secrets = Secrets::from_listing(vec![
+        ("user_token".into(), Secret::new(common::kube::TOKEN)),
+        ("cluster_ca".into(), Secret::new(cluster.ca_pem.clone())),
+    ]);
+    let rt = dsdl_handler::runtime::connect::connect(ContainerType::Kubernetes, &stanza, &secrets)
+        .await
+        .expect("kubernetes connection");
+    Subject {
+        rt: Rc::new(rt),
+        records: Rc::new(MemoryRecords::default()),
+        manager: unique_value("kube"),
+        token: Secret::new("conformance-token"),
+        image: "registry.example/mltk-container-golden-cpu:5.2.1".into(),
+        other_image: "registry.example/mltk-container-other:1".into(),
+        extra_labels: Vec::new(),
+        separate_streams: false,
+        _guard: None,
+        _cluster: Some(Rc::new(cluster)),
     }
 }
 
@@ -232,7 +277,9 @@ async fn docker_subject(tag: &str) -> Option<Subject<impl Runtime>> {
         image: common::docker::contract_image(),
         other_image: common::docker::never_ready_image(),
         extra_labels: vec![(common::docker::TEST_LABEL.to_string(), guard.value.clone())],
+        separate_streams: true,
         _guard: Some(Rc::new(guard)),
+        _cluster: None,
     })
 }
 
@@ -408,8 +455,20 @@ async fn logs_honour_tail_and_since<R: Runtime>(s: Subject<R>) {
         .iter()
         .filter_map(|e| e["stream"].as_str())
         .collect();
-    assert_eq!(streams.iter().filter(|s| **s == "stdout").count(), 20);
-    assert_eq!(streams.iter().filter(|s| **s == "stderr").count(), 20);
+    if s.separate_streams {
+        assert_eq!(streams.iter().filter(|s| **s == "stdout").count(), 20);
+        assert_eq!(streams.iter().filter(|s| **s == "stderr").count(), 20);
+    } else {
+        // One stream as the API gives it, both kinds of lines in it.
+        assert!(streams.iter().all(|s| *s == "console"), "{streams:?}");
+        assert_eq!(
+            numbered
+                .iter()
+                .filter(|e| e["log"].as_str().is_some_and(|l| l.contains(" stderr ")))
+                .count(),
+            20
+        );
+    }
     // A smaller tail is the newest lines of the same log, oldest first.
     let three = read(query(&[("tail", "3")])).await;
     assert_eq!(three.len(), 3, "{three:?}");
@@ -485,7 +544,7 @@ async fn a_start_reply_has_the_toolkit_fields<R: Runtime>(s: Subject<R>) {
         config["container_name"],
         names::runtime_name(&model).as_str()
     );
-    assert_eq!(config["cluster"], json!("docker"));
+    assert_eq!(config["cluster"], json!(s.rt.kind().as_str()));
     s.stop(&model).await;
 }
 
@@ -497,6 +556,16 @@ macro_rules! conformance {
                 #[test]
                 fn $behaviour() {
                     super::block_on(super::$behaviour(super::fake_subject()));
+                }
+            )*
+        }
+        mod kubernetes {
+            $(
+                #[test]
+                fn $behaviour() {
+                    super::block_on(async {
+                        super::$behaviour(super::kube_subject().await).await;
+                    });
                 }
             )*
         }

@@ -24,12 +24,14 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: bench-records [--splunkd-dev PATH] [--records N,N...] [--clients N] [--seconds S] [--count-requests N] [--tls]
+const USAGE: &str = "usage: bench-records [--splunkd-dev PATH] [--records N,N...] [--clients N] [--seconds S] [--count-requests N] [--tls] [--kubernetes]
 Measures GET /services/mltk/container_data and GET /services/mltk/start_container (output_mode=json)
 through splunkd-dev.
   --splunkd-dev PATH   the splunkd-dev binary (default: next to this one; release build expected)
   --records N,N...     record counts to measure (default 20,200)
   --tls                splunkd-dev serves HTTPS (the drivers then call it over TLS too)
+  --kubernetes         the records are Kubernetes models, each a Deployment and Service on the
+                       in-repo fake API server (kube-fake); Kubernetes API calls are counted too
   --clients N          concurrent clients for the throughput run (default 4)
   --seconds S          length of the throughput run (default 5)
   --count-requests N   sequential requests over which REST calls are counted (default 50)";
@@ -50,6 +52,7 @@ struct Options {
     seconds: u64,
     count_requests: usize,
     tls: bool,
+    kubernetes: bool,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         seconds: 5,
         count_requests: 50,
         tls: false,
+        kubernetes: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -107,6 +111,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--seconds" => o.seconds = number(value()?)? as u64,
             "--count-requests" => o.count_requests = number(value()?)?,
             "--tls" => o.tls = true,
+            "--kubernetes" => o.kubernetes = true,
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -223,6 +228,8 @@ struct Figures {
     path: &'static str,
     calls_per_request: f64,
     connections_per_request: f64,
+    /// Kubernetes API calls per request (with `--kubernetes`).
+    api_calls_per_request: Option<f64>,
     requests: usize,
     elapsed: Duration,
     median: Duration,
@@ -251,13 +258,21 @@ async fn measure(o: &Options, records: usize) -> Result<Vec<Figures>, String> {
         "{}/servicesNS/nobody/dsdl_handler/configs/conf-dsdl_container?output_mode=json",
         server.url
     );
+    let cluster = if o.kubernetes {
+        Some(kube::seed(&client, &auth, &server.url, records).await?)
+    } else {
+        None
+    };
     for i in 0..records {
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("name", &format!("model_{i:04}"))
             .append_pair("mode", if i % 2 == 0 { "PROD" } else { "DEV" })
-            .append_pair("cluster", "docker")
+            .append_pair(
+                "cluster",
+                if o.kubernetes { "kubernetes" } else { "docker" },
+            )
             .append_pair("image", "mltk-container-golden-cpu:5.2.1")
-            .append_pair("id", &format!("{i:064x}"))
+            .append_pair("id", &record_id(o, i))
             .append_pair("api_url", &format!("http://localhost:{}", 30000 + i))
             .append_pair("status", "Active")
             .finish();
@@ -284,9 +299,132 @@ async fn measure(o: &Options, records: usize) -> Result<Vec<Figures>, String> {
 
     let mut figures = Vec::new();
     for path in PATHS {
-        figures.push(measure_path(o, &server, &client, &auth, records, path).await?);
+        figures
+            .push(measure_path(o, &server, cluster.as_ref(), &client, &auth, records, path).await?);
     }
     Ok(figures)
+}
+
+/// The id record `i` names: a Docker container id, or the Deployment of model `i`.
+fn record_id(o: &Options, i: usize) -> String {
+    if o.kubernetes {
+        dsdl_handler::names::runtime_name(&format!("model_{i:04}"))
+    } else {
+        format!("{i:064x}")
+    }
+}
+
+/// The Kubernetes side: a fake API server with one Deployment and Service per record, and
+/// the saved connection to it.
+mod kube {
+    use super::{HttpClient, send};
+    use dsdl_handler::kubefake::authz::Rule;
+    use dsdl_handler::kubefake::{KubeFake, Options};
+    use dsdl_handler::model::record::Mode;
+    use dsdl_handler::runtime::Workload;
+    use dsdl_handler::runtime::kubernetes::manifest::{Design, Settings};
+    use dsdl_handler::runtime::plan;
+    use hyper::{Method, StatusCode};
+    use std::collections::BTreeMap;
+
+    const TOKEN: &str = "bench-kube-token";
+    const NS: &str = "dsdl";
+
+    /// Starts the fake, makes `records` models on it through its API, saves the connection.
+    pub async fn seed(
+        client: &HttpClient,
+        auth: &str,
+        url: &str,
+        records: usize,
+    ) -> Result<KubeFake, String> {
+        let fake = KubeFake::start(Options {
+            tokens: vec![(TOKEN.into(), "bench".into())],
+            rules: vec![Rule::admin("bench")],
+            namespaces: vec![NS.into()],
+            ..Options::default()
+        })?;
+        let b64 = |t: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, t);
+        let connection = serde_json::json!({
+            "container_type": "kubernetes", "connection_name": "bench", "auth_mode": "user-token",
+            "cluster_url": fake.url, "namespace": NS, "user_token": TOKEN,
+            "cluster_ca": b64(&fake.ca_pem), "node_port_hostname_internal": "127.0.0.1",
+            "node_port_hostname_external": "127.0.0.1",
+        });
+        let (status, body) = send(
+            client,
+            auth,
+            Method::POST,
+            &format!("{url}/services/mltk/container_connection?output_mode=json"),
+            Some(connection.to_string()),
+        )
+        .await?;
+        if status != StatusCode::OK {
+            return Err(format!(
+                "saving the connection: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        let stanza = dsdl_handler::conffile::Stanza::from_pairs(
+            "kubernetes",
+            &[
+                ("auth_mode", "user-token"),
+                ("cluster_url", &fake.url),
+                ("namespace", NS),
+            ],
+        );
+        let secrets = dsdl_handler::runtime::secrets::Secrets::from_listing(vec![
+            (
+                "user_token".into(),
+                dsdl_handler::protocol::request::Secret::new(TOKEN),
+            ),
+            (
+                "cluster_ca".into(),
+                dsdl_handler::protocol::request::Secret::new(fake.ca_pem.clone()),
+            ),
+        ]);
+        let settings = dsdl_handler::runtime::kubernetes::settings::KubeSettings::from_stanza(
+            &stanza, &secrets,
+        )
+        .map_err(|e| e.message)?;
+        let kube = dsdl_handler::runtime::kubernetes::client::client(&settings)
+            .await
+            .map_err(|e| e.message)?;
+        let design_settings =
+            Settings::read(&stanza, &BTreeMap::new(), NS).map_err(|e| e.message)?;
+        let params = kube::api::PatchParams::apply("bench").force();
+        for i in 0..records {
+            let model = format!("model_{i:04}");
+            let mode = if i % 2 == 0 { Mode::Prod } else { Mode::Dev };
+            let image = "splunk/mltk-container-golden-cpu:5.2.1";
+            let w = Workload {
+                name: dsdl_handler::names::runtime_name(&model),
+                image: image.into(),
+                env: plan::Env::default(),
+                labels: plan::labels(&model, "bench", mode, &plan::spec_hash(image, mode, false)),
+                ports: plan::ports(mode, &model),
+                gpu: false,
+                tuning: BTreeMap::new(),
+            };
+            let d = Design {
+                workload: &w,
+                settings: &design_settings,
+            };
+            for obj in [d.deployment(), d.service()] {
+                let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+                let resource = if kind == "Deployment" {
+                    kube::api::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&())
+                } else {
+                    kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Service>(&())
+                };
+                let api: kube::Api<kube::api::DynamicObject> =
+                    kube::Api::namespaced_with(kube.clone(), NS, &resource);
+                api.patch(&w.name, &params, &kube::api::Patch::Apply(&obj))
+                    .await
+                    .map_err(|e| format!("{kind} {}: {e}", w.name))?;
+            }
+        }
+        Ok(fake)
+    }
 }
 
 /// One path on a seeded server: calls and connections per request over sequential requests
@@ -294,6 +432,7 @@ async fn measure(o: &Options, records: usize) -> Result<Vec<Figures>, String> {
 async fn measure_path(
     o: &Options,
     server: &Server,
+    cluster: Option<&dsdl_handler::kubefake::KubeFake>,
     client: &HttpClient,
     auth: &str,
     records: usize,
@@ -313,6 +452,7 @@ async fn measure_path(
     // REST calls and new connections per request, over sequential requests (the bench's
     // own client keeps its connection, so new ones are the drivers').
     let (calls_before, conns_before) = (server.driver_calls(), server.connections());
+    let api_before = cluster.map(|c| c.requests().len());
     for _ in 0..o.count_requests {
         let (status, _) = send(client, auth, Method::GET, &url, None).await?;
         if status != StatusCode::OK {
@@ -322,6 +462,9 @@ async fn measure_path(
     let per = |n: usize| n as f64 / o.count_requests as f64;
     let calls_per_request = per(server.driver_calls() - calls_before);
     let connections_per_request = per(server.connections() - conns_before);
+    let api_calls_per_request = cluster
+        .zip(api_before)
+        .map(|(c, before)| per(c.requests().len() - before));
 
     // Throughput: `clients` concurrent loops for `seconds`.
     let samples: Rc<RefCell<Vec<Duration>>> = Rc::default();
@@ -358,6 +501,7 @@ async fn measure_path(
         path,
         calls_per_request,
         connections_per_request,
+        api_calls_per_request,
         requests: samples.len(),
         elapsed,
         median: percentile(&samples, 50.0),
@@ -397,11 +541,12 @@ async fn run(o: &Options) -> Result<(), String> {
         o.count_requests
     );
     println!(
-        "{:>8} {:>16} {:>14} {:>16} {:>9} {:>9} {:>10} {:>10}",
+        "{:>8} {:>16} {:>14} {:>16} {:>14} {:>9} {:>9} {:>10} {:>10}",
         "records",
         "endpoint",
         "calls/request",
         "new conns/req",
+        "k8s calls/req",
         "requests",
         "req/s",
         "median",
@@ -416,11 +561,13 @@ async fn run(o: &Options) -> Result<(), String> {
                 .next()
                 .unwrap_or_default();
             println!(
-                "{:>8} {:>16} {:>14.2} {:>16.2} {:>9} {:>9.1} {:>10} {:>10}",
+                "{:>8} {:>16} {:>14.2} {:>16.2} {:>14} {:>9} {:>9.1} {:>10} {:>10}",
                 f.records,
                 endpoint,
                 f.calls_per_request,
                 f.connections_per_request,
+                f.api_calls_per_request
+                    .map_or_else(|| "-".to_string(), |n| format!("{n:.2}")),
                 f.requests,
                 f.requests as f64 / f.elapsed.as_secs_f64(),
                 ms(f.median),

@@ -213,7 +213,14 @@ pub async fn write_record(
 ) -> Result<(), ApiError> {
     match store.update_stanza(record::CONF, model, pairs).await {
         Err(e) if e.kind == ErrorKind::NotFound => {
-            store.create_stanza(record::CONF, model, pairs).await
+            match store.create_stanza(record::CONF, model, pairs).await {
+                // Another request created it between our update and our create (two starts
+                // of one model at once): it exists now, so this update lands.
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    store.update_stanza(record::CONF, model, pairs).await
+                }
+                other => other,
+            }
         }
         other => other,
     }

@@ -555,13 +555,13 @@ impl Runtime for Cluster {
         };
         let mut pods = self.pods_of(&observe::selector_of(&d)).await?;
         pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        let since_seconds = since.map(|t| (jiff::Timestamp::now().as_second() - t).max(1));
+        let since_time = since.and_then(|t| jiff::Timestamp::from_second(t).ok());
         let mut entries: Vec<LogLine> = Vec::new();
         for pod in &pods {
             let name = pod.metadata.name.clone().unwrap_or_default();
             let params = LogParams {
                 tail_lines: Some(i64::from(tail)),
-                since_seconds,
+                since_time,
                 timestamps: true,
                 previous,
                 ..LogParams::default()

@@ -174,7 +174,8 @@ fn pod_failure(pod: &Pod) -> Option<(State, String, Option<i64>, bool)> {
                 ),
                 (None, _) => format!("CrashLoopBackOff ({} restarts)", c.restart_count),
             };
-            return Some((State::Restarting, text, code, oom));
+            // Between restarts the container has exited: the word Docker uses for it.
+            return Some((State::Exited, text, code, oom));
         }
     }
     None
@@ -255,7 +256,7 @@ mod tests {
             "state": {"waiting": {"reason": "CrashLoopBackOff"}},
             "lastState": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}));
         let o = observe(&d, &[&crash]);
-        assert_eq!((o.state.clone(), o.exit_code), (State::Restarting, Some(3)));
+        assert_eq!((o.state.clone(), o.exit_code), (State::Exited, Some(3)));
         assert_eq!(
             o.failure.as_deref(),
             Some("CrashLoopBackOff: the container exited with code 3 (4 restarts)")
