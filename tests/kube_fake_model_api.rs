@@ -213,7 +213,12 @@ async fn the_node_port_answers_as_the_dsdl_image_once_the_pod_is_ready() {
     );
 
     pod_when(&c, "Api_Model", "a ready pod", ready).await;
-    let (code, status, kind, body) = curl(&url, Some(API_TOKEN));
+    // As behind kube-proxy, a pod that turned ready is reached once its endpoint is in place.
+    let (code, status, kind, body) = eventually("the ready pod's answer", || async {
+        let r = curl(&url, Some(API_TOKEN));
+        (r.0 != 7).then_some(r)
+    })
+    .await;
     assert_eq!(
         (code, status.as_str(), kind.as_str()),
         (0, "200", "application/json")

@@ -27,6 +27,7 @@ pub mod logs;
 pub mod plan;
 pub mod probe;
 pub mod secrets;
+pub mod shared;
 pub mod state;
 
 use crate::names::ContainerType;

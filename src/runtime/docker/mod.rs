@@ -97,33 +97,28 @@ impl tower_service::Service<hyper::Uri> for UnixConnector {
     }
 }
 
-/// Engine clients kept across requests ([`Engine::shared`]), newest last.
-const MAX_CLIENTS: usize = 4;
-
 thread_local! {
-    static CLIENTS: std::cell::RefCell<Vec<([u8; 32], Docker)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    /// Engine clients kept across requests ([`Engine::shared`]).
+    static CLIENTS: crate::runtime::shared::Clients<Docker> =
+        const { crate::runtime::shared::Clients::new() };
 }
 
-/// What makes two settings need different clients: the URL, the TLS material and the bound,
-/// hashed (the key material is not kept twice in memory).
+/// What makes two settings need different clients: the URL, the TLS material and the bound.
 fn client_key(settings: &DockerSettings, timeout: Duration) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    let mut part = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
+    let bound = timeout.as_nanos().to_le_bytes();
+    let (ca, cert, key, skip) = match &settings.tls {
+        Some(tls) => {
+            let (cert, key) = tls.client.clone().unwrap_or_default();
+            (
+                tls.ca.clone().unwrap_or_default(),
+                cert,
+                key,
+                vec![u8::from(tls.skip_verify)],
+            )
+        }
+        None => Default::default(),
     };
-    part(settings.url.as_bytes());
-    part(&timeout.as_nanos().to_le_bytes());
-    if let Some(tls) = &settings.tls {
-        part(tls.ca.as_deref().unwrap_or_default());
-        let (cert, key) = tls.client.clone().unwrap_or_default();
-        part(&cert);
-        part(&key);
-        part(&[u8::from(tls.skip_verify)]);
-    }
-    h.finalize().into()
+    crate::runtime::shared::key(&[settings.url.as_bytes(), &bound, &ca, &cert, &key, &skip])
 }
 
 /// A connected engine with its connection's settings (nothing is sent until the first call).
@@ -199,23 +194,14 @@ impl Engine {
     /// credentials through it: the engine connection carries none beyond the connection's own.
     pub fn shared(settings: &DockerSettings, timeout: Duration) -> Result<Engine, RuntimeError> {
         let key = client_key(settings, timeout);
-        let cached =
-            CLIENTS.with_borrow(|c| c.iter().find(|(k, _)| *k == key).map(|(_, d)| d.clone()));
-        if let Some(docker) = cached {
-            return Ok(Engine {
-                docker,
-                settings: settings.clone(),
-                timeout,
-            });
-        }
-        let engine = Engine::connect(settings, timeout)?;
-        CLIENTS.with_borrow_mut(|c| {
-            if c.len() >= MAX_CLIENTS {
-                c.remove(0);
-            }
-            c.push((key, engine.docker.clone()));
-        });
-        Ok(engine)
+        let docker = CLIENTS.with(|c| {
+            c.get_or_build(key, || Engine::connect(settings, timeout).map(|e| e.docker))
+        })?;
+        Ok(Engine {
+            docker,
+            settings: settings.clone(),
+            timeout,
+        })
     }
 
     /// The connection's settings.

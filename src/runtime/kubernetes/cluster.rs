@@ -50,6 +50,13 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a stop looks whether the pods are gone.
 const POD_POLL: Duration = Duration::from_millis(250);
 
+thread_local! {
+    /// Kube clients kept across requests, so a poll reuses the API server connection (and
+    /// aws-iam without `cluster_url` does not ask EKS again).
+    static CLIENTS: crate::runtime::shared::Clients<kube::Client> =
+        const { crate::runtime::shared::Clients::new() };
+}
+
 /// A Kubernetes cluster reached through a saved connection.
 pub struct Cluster {
     kube: kube::Client,
@@ -149,7 +156,15 @@ impl Cluster {
     /// asks EKS where the cluster is first).
     pub async fn connect(stanza: &Stanza, secrets: &Secrets) -> Result<Cluster, RuntimeError> {
         let settings = KubeSettings::from_stanza(stanza, secrets).map_err(from_api)?;
-        let kube = client::client(&settings).await.map_err(from_api)?;
+        let key = settings.client_key();
+        let kube = match CLIENTS.with(|c| c.get(key)) {
+            Some(kube) => kube,
+            None => {
+                let kube = client::client(&settings).await.map_err(from_api)?;
+                CLIENTS.with(|c| c.put(key, kube.clone()));
+                kube
+            }
+        };
         let hosts = NodeHosts {
             internal: value(stanza, "node_port_hostname_internal").map(str::to_string),
             external: value(stanza, "node_port_hostname_external").map(str::to_string),

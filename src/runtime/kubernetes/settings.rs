@@ -184,6 +184,57 @@ impl fmt::Debug for ServiceAccount {
 }
 
 impl KubeSettings {
+    /// What a client built from these settings depends on (server, credentials, trust),
+    /// hashed: the key of the clients kept across requests
+    /// ([`crate::runtime::shared::Clients`]).
+    pub fn client_key(&self) -> [u8; 32] {
+        let url = |u: &Option<ClusterUrl>| u.as_ref().map(|u| u.0.to_string()).unwrap_or_default();
+        let (server, who, secret): (String, String, &str) = match &self.auth {
+            Auth::CertKey { url: u, cert, key } => (
+                u.0.to_string(),
+                String::from_utf8_lossy(cert).into_owned(),
+                key.expose(),
+            ),
+            Auth::UserToken { url: u, token } => (u.0.to_string(), String::new(), token.expose()),
+            Auth::UserLogin {
+                url: u,
+                user,
+                password,
+            } => (u.0.to_string(), user.clone(), password.expose()),
+            Auth::AwsIam { url: u, aws } => (
+                url(u),
+                format!(
+                    "{}\n{}\n{}",
+                    aws.cluster_name,
+                    aws.region,
+                    aws.access_key_id.expose()
+                ),
+                aws.secret_access_key.expose(),
+            ),
+            Auth::ServiceAccount(ServiceAccount::Given { url: u, token }) => {
+                (u.0.to_string(), String::new(), token.expose())
+            }
+            Auth::ServiceAccount(ServiceAccount::InCluster { dir, url: u }) => {
+                (url(u), dir.display().to_string(), "")
+            }
+        };
+        let ca: Vec<u8> = self
+            .cluster_ca
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect();
+        crate::runtime::shared::key(&[
+            self.auth.mode().as_bytes(),
+            server.as_bytes(),
+            who.as_bytes(),
+            secret.as_bytes(),
+            &ca,
+            &[u8::from(self.skip_verify)],
+        ])
+    }
+
     /// Reads the `[kubernetes]` stanza and its secrets.
     pub fn from_stanza(stanza: &Stanza, secrets: &Secrets) -> Result<KubeSettings, ApiError> {
         let mode = value(stanza, "auth_mode").ok_or_else(|| {
