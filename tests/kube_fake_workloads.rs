@@ -10,7 +10,6 @@
 mod kube_cluster;
 
 use dsdl_handler::kubefake::faults::FaultKind;
-use dsdl_handler::kubefake::kubeconfig::KubeUser;
 use dsdl_handler::kubefake::{KubeFake, Options};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -20,24 +19,9 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams, Patch,
     PatchParams,
 };
-use kube_cluster::{NS, TOKEN};
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use kube_cluster::{NS, client, object};
+use serde_json::json;
 use std::time::{Duration, Instant};
-
-/// A kube client for `fake` as alice, through the kubeconfig the fake writes.
-async fn client(fake: &KubeFake) -> kube::Client {
-    let text = fake.kubeconfig(&KubeUser::Token(TOKEN.into()), NS);
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(config).expect("client")
-}
-
-fn object<K: DeserializeOwned>(v: Value) -> K {
-    serde_json::from_value(v).expect("a valid object")
-}
 
 /// A Deployment of `replicas` pods of `image` labelled `app: name`, optionally asking GPUs.
 fn deployment(name: &str, image: &str, replicas: i32, gpus: Option<&str>) -> Deployment {

@@ -5,6 +5,7 @@
 use base64::Engine;
 use dsdl_handler::kubefake::authz::Rule;
 use dsdl_handler::kubefake::eks::EksAccount;
+use dsdl_handler::kubefake::kubeconfig::KubeUser;
 use dsdl_handler::kubefake::{KubeFake, NodeSpec, Options};
 
 /// The namespace workloads go into.
@@ -92,4 +93,19 @@ pub fn cluster() -> KubeFake {
 /// Standard base64 of `text`, as the AI Toolkit stores PEM.
 pub fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A kube client for `fake` as alice, through the kubeconfig the fake writes.
+pub async fn client(fake: &KubeFake) -> kube::Client {
+    let text = fake.kubeconfig(&KubeUser::Token(TOKEN.into()), NS);
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// `v` as a typed object.
+pub fn object<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
+    serde_json::from_value(v).expect("a valid object")
 }
