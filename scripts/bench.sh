@@ -46,6 +46,10 @@ for front in "" --tls; do
     --clients "${BENCH_CLIENTS:-4}" \
     --seconds "${BENCH_SECONDS:-5}" $front
 done
+echo
+echo "== records on Kubernetes: GET /services/mltk/container_data, models on kube-fake"
+"$bin/bench-records" --splunkd-dev "$bin/splunkd-dev" --kubernetes --clients 1 \
+  --records "${BENCH_RECORDS:-20,200}" --seconds "${BENCH_SECONDS:-5}" --count-requests 10
 
 # The Docker runtime against the local engine (benches/docker.rs; skips with a message when the
 # engine does not answer): start_container reply against Docker's own create+start,

@@ -511,8 +511,23 @@ pub fn reconcile(store: &mut Store, cluster: &mut Cluster, now: Timestamp) {
     ) else {
         return;
     };
+    // Each Deployment's pods, read once (reading them per Deployment made a request to a
+    // cluster of 200 models take seconds).
+    let mut by_owner: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for pod in store.objects(pod_rt, None) {
+        let owners: Vec<String> = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["uid"].as_str().map(str::to_string))
+            .collect();
+        for uid in owners {
+            by_owner.entry(uid).or_default().push(pod.clone());
+        }
+    }
     for deploy in store.objects(deploy_rt, None) {
-        scale(store, cluster, pod_rt, &deploy, now);
+        let owned = by_owner.remove(meta(&deploy, "uid")).unwrap_or_default();
+        scale(store, cluster, pod_rt, &deploy, &owned, now);
     }
     let pods = run_pods(store, cluster, pod_rt, node_rt, now);
     for mut deploy in store.objects(deploy_rt, None) {
@@ -533,21 +548,21 @@ pub fn reconcile(store: &mut Store, cluster: &mut Cluster, now: Timestamp) {
     }
 }
 
-/// Leaves `deploy` with one pod of its current template per replica: pods of another
-/// template and extra ones go, missing ones are made.
+/// Leaves `deploy` (whose pods are `owned`) with one pod of its current template per
+/// replica: pods of another template and extra ones go, missing ones are made.
 fn scale(
     store: &mut Store,
     cluster: &mut Cluster,
     pod_rt: &ResourceType,
     deploy: &Value,
+    owned: &[Value],
     now: Timestamp,
 ) {
     let ns = meta(deploy, "namespace").to_string();
     let hash = template_hash(&deploy["spec"]["template"]);
     let desired = usize::try_from(deploy["spec"]["replicas"].as_u64().unwrap_or(1)).unwrap_or(0);
-    let in_ns = store.objects(pod_rt, Some(&ns));
     let (current, old): (Vec<&Value>, Vec<&Value>) =
-        owned_by(&in_ns, meta(deploy, "uid")).partition(|p| of_template(p, &hash));
+        owned.iter().partition(|p| of_template(p, &hash));
     let gone = old.iter().chain(current.iter().skip(desired));
     for pod in gone {
         let key = (type_key(pod_rt), ns.clone(), meta(pod, "name").to_string());
