@@ -12,7 +12,7 @@
 
 use super::address::{self, NodeHosts};
 use super::client;
-use super::error::classify;
+use super::error::{KubeFailure, within};
 use super::manifest::{self, Design, Exposure, Settings};
 use super::observe::{self, TOOLKIT_CONTAINER, TOOLKIT_MODEL};
 use super::settings::KubeSettings;
@@ -92,16 +92,9 @@ async fn bounded<T>(
     what: &str,
     call: impl std::future::Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, RuntimeError> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(answer) => answer.map_err(|e| classify(&e, what).into_runtime()),
-        Err(_) => Err(RuntimeError::new(
-            Failure::Timeout,
-            format!(
-                "the Kubernetes API server did not answer for {what} within {} s",
-                CALL_TIMEOUT.as_secs()
-            ),
-        )),
-    }
+    within(CALL_TIMEOUT, what, call)
+        .await
+        .map_err(KubeFailure::into_runtime)
 }
 
 /// `k=v,k2=v2`: a label selector from labels.
@@ -352,20 +345,24 @@ impl Cluster {
         let Some(class) = value(&self.connection, "storage_class") else {
             return Ok(false);
         };
-        shared_claim(&self.kube, self.namespace(), class).await
+        shared_claim(&self.kube, self.namespace(), class, CALL_TIMEOUT)
+            .await
+            .map_err(KubeFailure::into_runtime)
     }
 }
 
 /// The shared volume claim (`dltk`, 2Gi, ReadWriteMany, `class`, as the AI Toolkit makes it)
-/// in `namespace`: found, or made (`true`).
+/// in `namespace`, each call bounded by `limit`: found, or made (`true`). Used by starts and
+/// by the connection test.
 pub async fn shared_claim(
     kube: &kube::Client,
     namespace: &str,
     class: &str,
-) -> Result<bool, RuntimeError> {
+    limit: Duration,
+) -> Result<bool, KubeFailure> {
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(kube.clone(), namespace);
     let what = format!("the volume claim {}", manifest::SHARED_CLAIM);
-    if bounded(&what, claims.get_opt(manifest::SHARED_CLAIM))
+    if within(limit, &what, claims.get_opt(manifest::SHARED_CLAIM))
         .await?
         .is_some()
     {
@@ -380,15 +377,20 @@ pub async fn shared_claim(
             "resources": {"requests": {"storage": "2Gi"}},
         },
     }))
-    .map_err(|e| RuntimeError::new(Failure::BadSettings, format!("{what}: {e}")))?;
+    .map_err(|e| KubeFailure {
+        code: None,
+        message: format!("{what} cannot be built: {e}"),
+        kind: Failure::BadSettings,
+    })?;
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PostParams::default()
     };
-    match bounded(&what, claims.create(&params, &claim)).await {
+    match within(limit, &what, claims.create(&params, &claim)).await {
         Ok(_) => Ok(true),
-        Err(e) if e.kind == Failure::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
+        // Made by a concurrent request in between: there it is.
+        Err(f) if f.kind == Failure::AlreadyExists => Ok(false),
+        Err(f) => Err(f),
     }
 }
 

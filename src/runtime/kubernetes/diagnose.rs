@@ -13,7 +13,7 @@
 
 use super::access::{self, Permission};
 use super::client::{self, Prepared};
-use super::error::{KubeFailure, classify};
+use super::error::KubeFailure;
 use super::settings::{Auth, KubeSettings};
 use crate::conffile::Stanza;
 use crate::error::{ApiError, ErrorKind};
@@ -26,18 +26,14 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
 use kube::client::ConfigExt;
-use serde_json::json;
 use std::time::Duration;
 
 /// Oldest API server accepted: 1.23 made `autoscaling/v2` (the HPA) generally available.
 pub const MIN_VERSION: (u32, u32) = (1, 23);
-
-/// The shared volume's name, as the AI Toolkit names it.
-pub const SHARED_PVC: &str = "dltk";
 
 const ORDER: [&str; 9] = [
     "url",
@@ -325,10 +321,22 @@ pub async fn diagnose_in(
             "storage_class is not set: no shared volume".into(),
             "",
         ),
-        Some(class) => match shared_volume(&kube, &ns, class, &run).await {
-            Ok(detail) => run.record("storage", Verdict::Passed, detail, ""),
-            Err(f) => return fail(run, "storage", f, ""),
-        },
+        Some(class) => {
+            let claim = super::manifest::SHARED_CLAIM;
+            match super::cluster::shared_claim(&kube, &ns, class, run.left()).await {
+                Ok(made) => run.record(
+                    "storage",
+                    Verdict::Passed,
+                    if made {
+                        format!("the volume claim {claim} was created (2Gi, ReadWriteMany, storage class {class})")
+                    } else {
+                        format!("the volume claim {claim} exists")
+                    },
+                    "",
+                ),
+                Err(f) => return fail(run, "storage", f, ""),
+            }
+        }
     }
 
     run.finish(Some(info.git_version), client::warnings(&settings))
@@ -423,7 +431,6 @@ async fn who_am_i(kube: &Client, run: &Stages) -> Result<String, KubeFailure> {
     if user == "system:anonymous" {
         return Err(KubeFailure {
             code: Some(401),
-            reason: "Unauthorized".into(),
             message: "the API server takes this connection for system:anonymous: the \
                       credentials were not presented or not recognised"
                 .into(),
@@ -500,67 +507,13 @@ async fn missing_permissions(
     Ok(missing)
 }
 
-/// The shared volume: found, or created (2Gi, ReadWriteMany, `class`) as the AI Toolkit does.
-async fn shared_volume(
-    kube: &Client,
-    namespace: &str,
-    class: &str,
-    run: &Stages,
-) -> Result<String, KubeFailure> {
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(kube.clone(), namespace);
-    let what = format!("the volume claim {SHARED_PVC}");
-    if let Some(found) = within(run, &what, pvcs.get_opt(SHARED_PVC)).await? {
-        let has = found.spec.and_then(|s| s.storage_class_name);
-        return Ok(match has {
-            Some(c) if c != class => format!(
-                "the volume claim {SHARED_PVC} exists (storage class {c}, not {class}: kept as it is)"
-            ),
-            _ => format!("the volume claim {SHARED_PVC} exists"),
-        });
-    }
-    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": SHARED_PVC, "namespace": namespace, "labels": {"app": "dltk"}},
-        "spec": {
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": class,
-            "resources": {"requests": {"storage": "2Gi"}},
-        },
-    }))
-    .map_err(|e| KubeFailure {
-        code: None,
-        reason: String::new(),
-        message: format!("the volume claim cannot be built: {e}"),
-        kind: Failure::BadSettings,
-    })?;
-    match within(run, &what, pvcs.create(&PostParams::default(), &claim)).await {
-        Ok(_) => Ok(format!(
-            "the volume claim {SHARED_PVC} was created (2Gi, ReadWriteMany, storage class {class})"
-        )),
-        // Made by a concurrent test in between: there it is.
-        Err(f) if f.kind == Failure::AlreadyExists => {
-            Ok(format!("the volume claim {SHARED_PVC} exists"))
-        }
-        Err(f) => Err(f),
-    }
-}
-
 /// A kube call bounded by what is left of the test's deadline.
 async fn within<T>(
     run: &Stages,
     what: &str,
     call: impl std::future::Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, KubeFailure> {
-    match tokio::time::timeout(run.left(), call).await {
-        Ok(answer) => answer.map_err(|e| classify(&e, what)),
-        Err(_) => Err(KubeFailure {
-            code: None,
-            reason: String::new(),
-            message: format!("the API server did not answer {what} within the test's deadline"),
-            kind: Failure::Timeout,
-        }),
-    }
+    super::error::within(run.left(), what, call).await
 }
 
 /// The API error of a failed call.

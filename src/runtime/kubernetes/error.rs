@@ -10,8 +10,6 @@ use std::io::ErrorKind as Io;
 pub struct KubeFailure {
     /// The HTTP status the API server answered with, if it answered.
     pub code: Option<u16>,
-    /// The `Status` reason (`NotFound`, `AlreadyExists`, `Forbidden`...), if any.
-    pub reason: String,
     /// What happened, in words (never a credential).
     pub message: String,
     /// The meaning, which decides the status of the reply.
@@ -50,9 +48,28 @@ pub fn from_status(code: u16, reason: &str, message: &str, what: &str) -> KubeFa
     };
     KubeFailure {
         code: Some(code),
-        reason: reason.to_string(),
         message: format!("the API server answered {code} for {what}: {text}"),
         kind,
+    }
+}
+
+/// `call` bounded by `limit`, its error read for `what` (running out of time is a
+/// [`Failure::Timeout`]).
+pub async fn within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, KubeFailure> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => answer.map_err(|e| classify(&e, what)),
+        Err(_) => Err(KubeFailure {
+            code: None,
+            message: format!(
+                "the API server did not answer for {what} within {} ms",
+                limit.as_millis()
+            ),
+            kind: Failure::Timeout,
+        }),
     }
 }
 
@@ -60,7 +77,6 @@ pub fn from_status(code: u16, reason: &str, message: &str, what: &str) -> KubeFa
 fn from_transport(e: &kube::Error, what: &str) -> KubeFailure {
     let failure = |kind, message: String| KubeFailure {
         code: None,
-        reason: String::new(),
         message,
         kind,
     };
