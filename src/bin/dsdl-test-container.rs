@@ -34,7 +34,7 @@
 //! | `DSDL_TEST_LOG_LINES=<n>` | print n numbered lines at start, alternating stdout and stderr, with multi-byte UTF-8 |
 //! | `DSDL_TEST_LOG_LINE_BYTES=<n>` | pad each of those lines to n bytes (without the newline), multi-byte padding included |
 //! | `DSDL_TEST_LOG_BYTES=<n>` | write exactly n bytes of numbered lines to stdout as fast as possible, then `dsdl-test-container bulk log done: ...` on stdout and stderr; serving all the while |
-//! | `DSDL_TEST_MEM_HOG=1` | allocate and touch memory until killed (an OOM test under a memory limit); stops growing at `DSDL_TEST_MEM_HOG_MAX_MB` (default 4096) to spare a machine without a limit |
+//! | `DSDL_TEST_MEM_HOG=1` | after 1 s, allocate and touch memory until killed (an OOM test under a memory limit); stops growing at `DSDL_TEST_MEM_HOG_MAX_MB` (default 4096) to spare a machine without a limit |
 //! | `DSDL_TEST_IGNORE_SIGTERM=1` | no SIGTERM handler: as PID 1, `docker stop` waits out its whole grace period and kills it |
 //! | `DSDL_TEST_MODEL` | the `model` value of the health reply (default `no model exists`) |
 //!
@@ -580,8 +580,13 @@ fn bulk_log(total: u64) {
 
 /// Allocates and touches memory in 16 MiB steps until killed, or until `max_mb` is reached
 /// (then it holds what it has).
+///
+/// It waits a second first, as a model outgrows its limit well after it started: a kill in a
+/// container's first milliseconds races the engine's OOM event, and Docker then records exit
+/// 137 without `OOMKilled` (seen on cgroup v2).
 fn mem_hog(max_mb: u64) {
     const STEP: usize = 16 << 20;
+    std::thread::sleep(Duration::from_secs(1));
     let mut held: Vec<Vec<u8>> = Vec::new();
     let mut total_mb: u64 = 0;
     while total_mb + 16 <= max_mb {
