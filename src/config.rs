@@ -11,6 +11,8 @@ pub struct DriverConfig {
     pub limits: Limits,
     /// JSON-lines log file; `None` when no location is known.
     pub log_file: Option<PathBuf>,
+    /// The audit trail ([`crate::audit`]); `None` when no location is known.
+    pub audit_file: Option<PathBuf>,
     /// CA bundle used to verify splunkd's certificate; without it splunkd (always local) is
     /// reached without verification.
     pub splunkd_ca: Option<PathBuf>,
@@ -38,7 +40,7 @@ pub enum ToolkitMode {
 pub const DEFAULT_APP: &str = "dsdl_handler";
 
 impl DriverConfig {
-    /// Reads `DSDL_MAX_BLOCK_BYTES`, `DSDL_LOG_FILE`, `DSDL_SPLUNKD_CA`, `DSDL_APP`,
+    /// Reads `DSDL_MAX_BLOCK_BYTES`, `DSDL_LOG_FILE`, `DSDL_AUDIT_FILE`, `DSDL_SPLUNKD_CA`, `DSDL_APP`,
     /// `DSDL_TOOLKIT_MODE` and `SPLUNK_HOME`; invalid values are reported and replaced by
     /// defaults.
     pub fn from_env() -> (DriverConfig, Vec<String>) {
@@ -60,14 +62,19 @@ impl DriverConfig {
                 )),
             }
         }
-        let log_file = var("DSDL_LOG_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                var("SPLUNK_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|h| Path::new(&h).join("var/log/splunk/dsdl_handler.log"))
-            });
+        // The variable's path, else the file beside splunkd's logs.
+        let log_path = |name: &str, file: &str| {
+            var(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| {
+                    var("SPLUNK_HOME")
+                        .filter(|v| !v.is_empty())
+                        .map(|h| Path::new(&h).join("var/log/splunk").join(file))
+                })
+        };
+        let log_file = log_path("DSDL_LOG_FILE", "dsdl_handler.log");
+        let audit_file = log_path("DSDL_AUDIT_FILE", crate::audit::FILE_NAME);
         let splunkd_ca = var("DSDL_SPLUNKD_CA")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
@@ -95,6 +102,7 @@ impl DriverConfig {
             DriverConfig {
                 limits,
                 log_file,
+                audit_file,
                 splunkd_ca,
                 app,
                 toolkit,
@@ -151,18 +159,24 @@ mod tests {
             c.log_file.unwrap(),
             Path::new("/opt/splunk/var/log/splunk/dsdl_handler.log")
         );
+        assert_eq!(
+            c.audit_file.unwrap(),
+            Path::new("/opt/splunk/var/log/splunk/dsdl_handler_audit.log")
+        );
         assert_eq!(c.app, DEFAULT_APP);
 
         let (c, w) = cfg(
             &[
                 ("DSDL_MAX_BLOCK_BYTES", "1024"),
                 ("DSDL_LOG_FILE", "/tmp/x.log"),
+                ("DSDL_AUDIT_FILE", "/tmp/a.log"),
             ],
             Some("/opt/splunk/etc/apps/my_app/bin/dsdl-handler"),
         );
         assert!(w.is_empty());
         assert_eq!(c.limits.max_block, 1024);
         assert_eq!(c.log_file.unwrap(), Path::new("/tmp/x.log"));
+        assert_eq!(c.audit_file.unwrap(), Path::new("/tmp/a.log"));
         assert_eq!(c.app, "my_app");
     }
 

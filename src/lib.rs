@@ -11,6 +11,7 @@
 // Every public item says why it exists; CI's clippy run (`-D warnings`) enforces it.
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod authz;
 pub mod callers;
 pub mod conffile;
@@ -28,6 +29,7 @@ pub mod log;
 pub mod model;
 pub mod names;
 pub mod package;
+pub mod paging;
 pub mod protocol;
 pub mod render;
 pub mod router;

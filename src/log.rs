@@ -65,6 +65,11 @@ impl Logger {
         });
     }
 
+    /// Writes one line as it is (the audit trail's events, which have their own shape).
+    pub fn line(&mut self, line: &impl Serialize) {
+        self.write(line);
+    }
+
     fn write(&mut self, line: &impl Serialize) {
         let Some(file) = self.file.as_mut() else {
             return;

@@ -39,6 +39,13 @@ pub enum Route {
     },
     /// `/mltk/stop_container`.
     StopContainer,
+    /// `/mltk/containers`: every model's live state as a Splunk collection.
+    Containers,
+    /// `/mltk/containers/{model_name}`: one model's live state.
+    Container {
+        /// The model (deployment record) name.
+        model: String,
+    },
 }
 
 impl Route {
@@ -185,6 +192,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         capabilities: &[("GET", "list_containers"), ("POST", "control_containers")],
         summary: "The image catalog (GET) or stop a model's container (POST).",
         build: |_| Route::StopContainer,
+    },
+    Endpoint {
+        pattern: "containers",
+        methods: &["GET"],
+        capabilities: &[("GET", "list_containers")],
+        summary: "Every model's live state, phase, reason and URLs as a Splunk collection (Atom for `| rest`, or JSON), with count, offset and search.",
+        build: |_| Route::Containers,
+    },
+    Endpoint {
+        pattern: "containers/{model_name}",
+        methods: &["GET"],
+        capabilities: &[("GET", "list_containers")],
+        summary: "One model's live state, phase, reason and URLs as a Splunk entry.",
+        build: |p| Route::Container { model: param(p) },
     },
 ];
 

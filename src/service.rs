@@ -1,6 +1,7 @@
 //! One request from block to reply: parse, route, run the endpoint, render, log.
 //! Nothing here can fail the process: every failure becomes a reply with a status.
 
+use crate::audit;
 use crate::authz;
 use crate::config::DriverConfig;
 use crate::context::Context;
@@ -10,7 +11,7 @@ use crate::log::{Logger, RequestFields, fault};
 use crate::protocol::frame::Oversized;
 use crate::protocol::reply::Reply;
 use crate::protocol::request::Request;
-use crate::router;
+use crate::router::{self, Route};
 use serde_json::{Map, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
@@ -19,6 +20,8 @@ use std::time::Instant;
 pub struct Service {
     ctx: Context,
     log: Logger,
+    /// The audit trail ([`audit`]), in its own file.
+    audit: Logger,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -29,6 +32,7 @@ impl Service {
             .enable_all()
             .build()?;
         Ok(Service {
+            audit: Logger::open(config.audit_file.as_deref()),
             ctx: Context::new(config),
             log,
             runtime,
@@ -40,11 +44,16 @@ impl Service {
     pub fn handle_block(&mut self, block: &[u8]) -> Vec<u8> {
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.handle(block)));
-        let (reply, req) = outcome.unwrap_or_else(|_| {
+        let (reply, req, audited) = outcome.unwrap_or_else(|_| {
             fault("an endpoint panicked; answered 500");
             let e = ApiError::internal("Internal error in dsdl-handler; see splunkd.log.");
-            (Reply::error(&e, sniff_json(block)), None)
+            (Reply::error(&e, sniff_json(block)), None, None)
         });
+        if let Some(mut event) = audited {
+            event.duration_ms = started.elapsed().as_millis() as u64;
+            event.time = audit::now();
+            self.audit.line(&event);
+        }
         self.log_request(req.as_ref(), &reply, started);
         reply.to_bytes()
     }
@@ -68,24 +77,55 @@ impl Service {
         reply.to_bytes()
     }
 
-    fn handle(&mut self, block: &[u8]) -> (Reply, Option<Request>) {
+    /// The reply, the request when it parsed, and the audit event of a call that changes
+    /// something (all but its time and duration).
+    fn handle(&mut self, block: &[u8]) -> (Reply, Option<Request>, Option<audit::Event>) {
         let req = match Request::parse(block) {
             Ok(r) => r,
             Err(e) => {
                 let err = ApiError::bad_request(e.0);
-                return (Reply::error(&err, sniff_json(block)), None);
+                return (Reply::error(&err, sniff_json(block)), None, None);
             }
         };
         let json = req.wants_json();
-        let result = router::check_path(req.rest_path.as_deref(), req.path_info.as_deref())
-            .and_then(|()| router::route(&req.method, &req.mltk_path()))
-            .and_then(|route| {
-                self.runtime.block_on(async {
-                    authz::authorize(&self.ctx, &req, &route).await?;
-                    endpoints::handle(&self.ctx, &req, route).await
-                })
-            });
-        (Reply::render(result, json), Some(req))
+        let route = router::check_path(req.rest_path.as_deref(), req.path_info.as_deref())
+            .and_then(|()| router::route(&req.method, &req.mltk_path()));
+        let (result, audited) = self.runtime.block_on(async {
+            let result = match &route {
+                Ok(route) => match authz::authorize(&self.ctx, &req, route).await {
+                    Ok(()) => endpoints::handle(&self.ctx, &req, route.clone()).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.clone()),
+            };
+            let route = route.as_ref().ok();
+            let audited = if audit::audited(&req.method, route) {
+                Some(self.audit_event(&req, route, &result).await)
+            } else {
+                None
+            };
+            (result, audited)
+        });
+        (Reply::render(result, json), Some(req), audited)
+    }
+
+    /// The audit event of a call, with the caller's roles (splunkd's answer is usually
+    /// cached from the capability check).
+    async fn audit_event(
+        &self,
+        req: &Request,
+        route: Option<&Route>,
+        result: &Result<crate::protocol::reply::Outcome, ApiError>,
+    ) -> audit::Event {
+        let mut event = audit::event(req, route, result);
+        event.request_id = audit::request_id();
+        if let Ok(caller) = self.ctx.caller(req).await {
+            event.roles = caller.roles.clone();
+            if event.user.is_empty() {
+                event.user = caller.username.clone();
+            }
+        }
+        event
     }
 
     fn log_request(&mut self, req: Option<&Request>, reply: &Reply, started: Instant) {

@@ -1565,3 +1565,193 @@ fn an_engine_that_floods_the_logs_keeps_the_driver_small() {
         }
     }
 }
+
+/// An Atom feed read by Splunk's Python SDK (`tests/python/rest_atom_entries.py`), as `| rest`
+/// reads it: `{"total", "messages", "entries": {title: content}}`.
+fn atom_entries(xml: &str) -> Value {
+    use std::io::Write;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/rest_atom_entries.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with splunk-sdk (scripts/test.sh installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The audit file's events, one JSON object per line.
+fn audit_events(s: &DevServer) -> Vec<Value> {
+    let path = s.home.join("var/log/splunk/dsdl_handler_audit.log");
+    std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn live_state_reads_as_a_splunk_collection_and_every_change_is_audited() {
+    if !require_docker() {
+        return;
+    }
+    let (ok_image, crash_image) = (contract_image(), crasher_image());
+    const TOKEN: &str = "rest-token-0123456789";
+    let bed = Bed::with_settings(
+        "docker-rest",
+        &[("ok", ok_image.clone()), ("crash", crash_image.clone())],
+        json!({"api_token": TOKEN}),
+    );
+    let (ok, crash) = (catalog_entry(&ok_image).1, catalog_entry(&crash_image).1);
+    assert_eq!(bed.start("alpha", &ok, "PROD").status, 200);
+    let r = bed.start("doomed", &crash, "PROD");
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_stopped(&started_id(&r), Duration::from_secs(20)).expect("the crasher exits");
+    assert_eq!(bed.start("../x", &ok, "PROD").status, 400);
+
+    // `| rest /servicesNS/-/dsdl_handler/mltk/containers`: Atom, read by splunklib's parser.
+    let r = admin_request(
+        &bed.s,
+        "GET",
+        "/servicesNS/-/dsdl_handler/mltk/containers",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.starts_with("<?xml"), "{}", r.body);
+    let feed = atom_entries(&r.body);
+    // The two models and the shipped record of the shared DEV container.
+    assert_eq!(feed["total"], 3, "{feed}");
+    assert_eq!(feed["entries"]["__dev__"]["state"], "stopped", "{feed}");
+    let alpha = &feed["entries"]["alpha"];
+    assert_eq!(alpha["phase"], "ready", "{feed}");
+    assert_eq!(alpha["status"], "Active");
+    assert_eq!(alpha["state"], "running");
+    assert!(
+        alpha["api_url"].as_str().unwrap().starts_with("http"),
+        "{alpha}"
+    );
+    let doomed = &feed["entries"]["doomed"];
+    assert_eq!(doomed["phase"], "failed", "{feed}");
+    assert_eq!(doomed["exit_code"], "3");
+    assert!(
+        doomed["reason"].as_str().unwrap().contains("code 3"),
+        "{doomed}"
+    );
+    for secret in ["api_token", TOKEN, JUPYTER_PASSWORD] {
+        assert!(!r.body.contains(secret), "{secret}: {}", r.body);
+    }
+
+    // An alert on failed containers is one search; paging as splunkd's lists.
+    let list = |query: &str| {
+        let r = bed.get(&format!("containers?{query}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = body(&r);
+        let names: Vec<String> = v["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect();
+        (names, v["paging"].clone())
+    };
+    let (names, paging) = list("search=phase%3Dfailed");
+    assert_eq!(names, ["doomed"]);
+    assert_eq!(paging["total"], 1);
+    let (names, paging) = list("count=1&offset=1");
+    assert_eq!(names, ["alpha"]);
+    assert_eq!(
+        (paging["total"].clone(), paging["offset"].clone()),
+        (json!(3), json!(1))
+    );
+    assert_eq!(bed.get("containers?count=x").status, 400);
+    let r = bed.get("containers/alpha");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = body(&r);
+    assert_eq!(v["entry"][0]["name"], "alpha");
+    assert_eq!(v["entry"][0]["content"]["phase"], "ready");
+    assert!(
+        v["entry"][0]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/mltk/containers/alpha"),
+        "{v}"
+    );
+    assert_eq!(bed.get("containers/nobody-here").status, 404);
+
+    assert_eq!(bed.stop("alpha").status, 200);
+
+    // One audit event per mutating call, failures included; never a secret.
+    let events = audit_events(&bed.s);
+    let actions: Vec<(&str, &str, u64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["model"]
+                    .as_str()
+                    .or(e["connection"].as_str())
+                    .unwrap_or(""),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("save_connection", "docker/local engine", 200),
+            ("start_container", "alpha", 200),
+            ("start_container", "doomed", 200),
+            ("start_container", "../x", 400),
+            ("stop_container", "alpha", 200),
+        ],
+        "{events:?}"
+    );
+    let start = &events[1];
+    assert_eq!(start["user"], "admin");
+    assert!(
+        start["roles"].as_array().unwrap().contains(&json!("admin")),
+        "{start}"
+    );
+    assert_eq!(start["src_ip"], "127.0.0.1");
+    assert_eq!(start["outcome"], "success");
+    assert_eq!(start["changes"]["changed"], true);
+    assert!(
+        start["changes"]["container_id"].as_str().is_some(),
+        "{start}"
+    );
+    assert_eq!(events[3]["outcome"], "failure");
+    assert!(events[3]["error"].as_str().is_some(), "{}", events[3]);
+    assert_eq!(events[4]["changes"]["changed"], true, "{}", events[4]);
+    let ids: std::collections::HashSet<&str> = events
+        .iter()
+        .map(|e| e["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), events.len(), "request ids are unique");
+    assert!(
+        events[0]["changes"]["keys"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("jupyter_passwd")),
+        "the secret's name, never its value: {}",
+        events[0]
+    );
+    let text =
+        std::fs::read_to_string(bed.s.home.join("var/log/splunk/dsdl_handler_audit.log")).unwrap();
+    for secret in [TOKEN, JUPYTER_PASSWORD] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+    }
+}

@@ -9,7 +9,8 @@
 //! | [`start`] | `POST start_container` |
 //! | [`stop`] | `POST stop_container` |
 //! | [`logs`] | `POST container_logs`, `GET container_logs?model=` |
-//! | [`live`] | the live state joined into `GET container_data` |
+//! | [`containers`] | `GET containers[/{model}]`: live state as a Splunk collection |
+//! | [`live`] | the live state joined into `GET container_data` and `GET containers` |
 //! | [`test_connection`] | `POST test_container_connection` |
 //!
 //! [`saved`] holds what the runtime endpoints share (the saved connection and the runtime it
@@ -23,6 +24,7 @@
 
 pub mod body;
 pub mod connections;
+pub mod containers;
 pub mod delete_model;
 mod index;
 pub mod live;
@@ -67,6 +69,8 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
         ("POST", Route::StopContainer) => stop::stop(ctx, req).await,
         ("GET", Route::StartContainer) => records::counts(ctx, req).await,
         ("GET", Route::StopContainer) => records::image_catalog(ctx, req).await,
+        ("GET", Route::Containers) => containers::list(ctx, req).await,
+        ("GET", Route::Container { model }) => containers::one(ctx, req, &model).await,
         ("DELETE", Route::StartContainerModel { model }) => {
             delete_model::delete_model(ctx, req, &model).await
         }
