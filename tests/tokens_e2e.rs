@@ -280,6 +280,24 @@ fn expired_early_and_altered_tokens_are_refused() {
     assert_unauthorized(&with_token(&s, "Bearer", &forged, "GET", DATA), "altered");
     assert_eq!(with_token(&s, "Bearer", &good, "GET", DATA).status, 200);
 
+    // output_mode in the body counts, as splunklib sends it there.
+    let r = call(
+        &s,
+        &[
+            "-u",
+            &s.basic(),
+            "-d",
+            "name=admin",
+            "-d",
+            "audience=body",
+            "-d",
+            "output_mode=json",
+            &format!("{}{TOKENS}", s.url),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(json_body(&r)["entry"][0]["content"]["token"].is_string());
+
     // Bad arguments are 400s.
     for fields in [
         vec![("name", "admin")],

@@ -192,9 +192,18 @@ pub fn check_record(
 /// seconds, or an absolute time (`2027-01-31T12:00:00Z`, or without an offset as UTC).
 pub fn parse_time(text: &str, now: i64) -> Result<i64, String> {
     let t = text.trim();
+    // An unencoded `+` in a form body arrives as a space: say so rather than only "bad time".
+    let lost_plus = t.starts_with(|c: char| c.is_ascii_digit())
+        && t.ends_with(|c: char| c.is_ascii_alphabetic())
+        && !t.contains(['-', ':']);
     let bad = || {
+        let hint = if lost_plus {
+            " (a '+' in a form body must be sent as %2B, e.g. curl --data-urlencode expires_on=+30d)"
+        } else {
+            ""
+        };
         format!(
-            "cannot read the time {t:?}: use a relative time such as +30d, +1h or +10s, epoch seconds, or YYYY-MM-DDTHH:MM:SS"
+            "cannot read the time {t:?}: use a relative time such as +30d, +1h or +10s, epoch seconds, or YYYY-MM-DDTHH:MM:SS{hint}"
         )
     };
     if t.is_empty() {
@@ -558,6 +567,8 @@ mod tests {
         assert_eq!(parse_time("2027-01-31T12:00:00Z", NOW), Ok(1_801_396_800));
         assert_eq!(parse_time("2027-01-31T12:00:00", NOW), Ok(1_801_396_800));
         assert_eq!(parse_time("2027-01-31", NOW), Ok(1_801_353_600));
+        assert!(parse_time(" 30d", NOW).unwrap_err().contains("%2B"));
+        assert!(!parse_time("soon", NOW).unwrap_err().contains("%2B"));
         for bad in [
             "",
             "+",
