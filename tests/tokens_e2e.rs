@@ -172,7 +172,17 @@ fn tokens_are_made_listed_used_disabled_and_deleted_with_curl() {
     assert_eq!(entry["content"]["claims"]["exp"], iat + 3600);
     assert_eq!(entry["content"]["headers"]["kid"], "splunk.secret");
     assert_eq!(entry["content"]["lastUsed"], 0);
-    let atom = call(&s, &["-u", &s.basic(), &format!("{}{TOKENS}", s.url)]);
+    let atom = call(
+        &s,
+        &[
+            "-u",
+            &s.basic(),
+            &format!(
+                "{}/servicesNS/nobody/dsdl_handler/authorization/tokens",
+                s.url
+            ),
+        ],
+    );
     assert!(
         atom.body.contains(&format!("<title>{id}</title>")),
         "{}",
@@ -280,6 +290,22 @@ fn expired_early_and_altered_tokens_are_refused() {
     assert_unauthorized(&with_token(&s, "Bearer", &forged, "GET", DATA), "altered");
     assert_eq!(with_token(&s, "Bearer", &good, "GET", DATA).status, 200);
 
+    // Atom by default, as splunkd answers.
+    let r = call(
+        &s,
+        &[
+            "-u",
+            &s.basic(),
+            "-d",
+            "name=admin",
+            "-d",
+            "audience=atom",
+            &format!("{}{TOKENS}", s.url),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.contains("<s:key name=\"token\">eyJ"), "{}", r.body);
+
     // output_mode in the body counts, as splunklib sends it there.
     let r = call(
         &s,
@@ -303,6 +329,8 @@ fn expired_early_and_altered_tokens_are_refused() {
         vec![("name", "admin")],
         vec![("audience", "x")],
         vec![("name", "ghost"), ("audience", "x")],
+        vec![("name", "splunk-system-user"), ("audience", "x")],
+        vec![("name", "nobody"), ("audience", "x")],
         vec![("name", "admin"), ("audience", "x"), ("expires_on", "soon")],
         vec![("name", "admin"), ("audience", "x"), ("expires_on", "-1h")],
     ] {

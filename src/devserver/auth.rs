@@ -320,6 +320,9 @@ impl Auth {
         let claims = store
             .verify(token, ip, unix_now())
             .map_err(AuthError::BadToken)?;
+        if RESERVED_USERS.contains(&claims.sub.as_str()) {
+            return Err(AuthError::BadToken(Rejection::Unknown));
+        }
         let caller = self
             .caller(&claims.sub)?
             .ok_or(AuthError::BadToken(Rejection::Unknown))?;
