@@ -4,7 +4,8 @@
 # everything is there already; .ci/run calls it too.
 #
 # What the suites need besides Rust:
-# - curl (the end-to-end tests drive splunkd-dev with it) and taskset (benchmarks);
+# - curl (the end-to-end tests drive splunkd-dev with it), jq (examples/pipeline.sh) and
+#   taskset (benchmarks);
 # - a Docker engine at /var/run/docker.sock (scripts/start-docker.sh installs and starts one);
 # - Python packages for cross-checks against code nobody here wrote: splunksecrets (Splunk's
 #   $7$ secret format), splunk-sdk (splunklib, Splunk's own Python SDK as a client) and
@@ -20,6 +21,7 @@ as_root() {
 
 need=()
 command -v curl >/dev/null || need+=(curl)
+command -v jq >/dev/null || need+=(jq)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 command -v kubectl >/dev/null || need+=(kubernetes-client)

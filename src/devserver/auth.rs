@@ -1,9 +1,11 @@
 //! Who is calling: `Authorization: Basic`, `Splunk <session key>` and `Bearer <session key>`
-//! checked against the users file, session keys issued by `/services/auth/login`, and the
+//! checked against the users file, session keys issued by `/services/auth/login`, the
 //! system session key (`splunk-system-user`, every capability) handed to drivers as
-//! `system_authtoken`.
+//! `system_authtoken`, and authentication tokens (JWTs, see [`super::tokens`]) sent as
+//! `Bearer <token>` or `Splunk <token>`.
 
 use super::roles::Roles;
+use super::tokens::{Rejection, TokenStore};
 use super::types::Caller;
 use super::users::{RESERVED_USERS, UserDb, UsersError, verify_password};
 use crate::protocol::request::Secret;
@@ -46,6 +48,8 @@ pub enum AuthError {
     Users(UsersError),
     /// No randomness for a session key.
     Random(String),
+    /// An authentication token that does not authenticate.
+    BadToken(Rejection),
 }
 
 impl fmt::Display for AuthError {
@@ -59,6 +63,7 @@ impl fmt::Display for AuthError {
             AuthError::UnknownScheme => f.write_str(
                 "call not properly authenticated: use Authorization: Basic, Splunk <key> or Bearer <key>",
             ),
+            AuthError::BadToken(r) => write!(f, "call not properly authenticated: {r}"),
             AuthError::Users(e) => write!(f, "cannot read the users: {e}"),
             AuthError::Random(e) => write!(f, "cannot create a session key: {e}"),
         }
@@ -91,6 +96,9 @@ pub struct Auth {
     roles: Roles,
     sessions: Mutex<HashMap<String, Session>>,
     basic_sessions: Mutex<HashMap<String, String>>,
+    /// The session each authentication token's calls share (by token id), for drivers.
+    token_sessions: Mutex<HashMap<String, String>>,
+    tokens: Option<TokenStore>,
     verified: Mutex<HashSet<[u8; 32]>>,
     cache_key: [u8; 32],
     system_key: String,
@@ -127,10 +135,31 @@ impl Auth {
             roles,
             sessions: Mutex::new(HashMap::new()),
             basic_sessions: Mutex::new(HashMap::new()),
+            token_sessions: Mutex::new(HashMap::new()),
+            tokens: None,
             verified: Mutex::new(HashSet::new()),
             cache_key,
             system_key: new_key()?,
         })
+    }
+
+    /// Accepts the authentication tokens of `store` (without one, every token is refused).
+    pub fn with_tokens(mut self, store: TokenStore) -> Auth {
+        self.tokens = Some(store);
+        self
+    }
+
+    /// The authentication tokens, when this server has them.
+    pub fn tokens(&self) -> Option<&TokenStore> {
+        self.tokens.as_ref()
+    }
+
+    /// Ends the session the calls of token `id` shared, once the token is disabled or deleted,
+    /// so nothing keeps working in its name.
+    pub fn end_token_session(&self, id: &str) {
+        if let Some(key) = lock(&self.token_sessions).remove(id) {
+            lock(&self.sessions).remove(&key);
+        }
     }
 
     /// The system session key (`system_authtoken`).
@@ -238,6 +267,16 @@ impl Auth {
 
     /// Authenticates a request from its `Authorization` header.
     pub fn authenticate(&self, header: Option<&str>) -> Result<Authenticated, AuthError> {
+        self.authenticate_from(header, None)
+    }
+
+    /// Authenticates a request from its `Authorization` header, coming from address `ip`
+    /// (noted as an authentication token's last use).
+    pub fn authenticate_from(
+        &self,
+        header: Option<&str>,
+        ip: Option<&str>,
+    ) -> Result<Authenticated, AuthError> {
         let header = header.map(str::trim).filter(|h| !h.is_empty());
         let Some(header) = header else {
             return Err(AuthError::Missing);
@@ -259,6 +298,7 @@ impl Auth {
                     session_key: Secret::new(session_key),
                 })
             }
+            "splunk" | "bearer" if looks_like_jwt(value) => self.token_caller(value, ip),
             "splunk" | "bearer" => {
                 let user = self.session_user(value).ok_or(AuthError::BadSessionKey)?;
                 let caller = self.caller(&user)?.ok_or(AuthError::BadSessionKey)?;
@@ -271,19 +311,65 @@ impl Auth {
         }
     }
 
+    /// The caller of an authentication token, with the session its calls share.
+    fn token_caller(&self, token: &str, ip: Option<&str>) -> Result<Authenticated, AuthError> {
+        let store = self
+            .tokens
+            .as_ref()
+            .ok_or(AuthError::BadToken(Rejection::Unknown))?;
+        let claims = store
+            .verify(token, ip, unix_now())
+            .map_err(AuthError::BadToken)?;
+        if RESERVED_USERS.contains(&claims.sub.as_str()) {
+            return Err(AuthError::BadToken(Rejection::Unknown));
+        }
+        let caller = self
+            .caller(&claims.sub)?
+            .ok_or(AuthError::BadToken(Rejection::Unknown))?;
+        let session_key = self.shared_session(&self.token_sessions, &claims.jti, &caller.user)?;
+        Ok(Authenticated {
+            caller,
+            session_key: Secret::new(session_key),
+        })
+    }
+
     /// The session a Basic-authenticated user's requests share (splunkd makes one per call;
     /// one per user keeps the session table small).
     fn basic_session(&self, user: &str) -> Result<String, AuthError> {
-        let existing = lock(&self.basic_sessions).get(user).cloned();
+        self.shared_session(&self.basic_sessions, user, user)
+    }
+
+    /// The live session of `user` kept in `table` under `slot`, made anew when it lapsed.
+    fn shared_session(
+        &self,
+        table: &Mutex<HashMap<String, String>>,
+        slot: &str,
+        user: &str,
+    ) -> Result<String, AuthError> {
+        let existing = lock(table).get(slot).cloned();
         if let Some(key) = existing
             && self.session_user(&key).as_deref() == Some(user)
         {
             return Ok(key);
         }
         let key = self.new_session(user)?;
-        lock(&self.basic_sessions).insert(user.to_string(), key.clone());
+        lock(table).insert(slot.to_string(), key.clone());
         Ok(key)
     }
+}
+
+/// Whether an `Authorization` value is a JWT (three base64url parts) rather than a session
+/// key (one base64url word).
+pub fn looks_like_jwt(value: &str) -> bool {
+    value.split('.').count() == 3 && value.starts_with("eyJ")
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -361,6 +447,51 @@ mod tests {
         assert!(sys.caller.can("admin_all_objects"));
         assert!(a.user_exists("nobody").unwrap() && a.user_exists("admin").unwrap());
         assert!(!a.user_exists("ghost").unwrap());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn tokens_authenticate_with_a_session_for_drivers() {
+        let (a, dir) = auth("tokens");
+        let store = TokenStore::open(&dir, "sh1").unwrap();
+        let a = a.with_tokens(store);
+        let new = crate::devserver::tokens::NewToken {
+            user: "admin",
+            audience: "ci",
+            expires_on: Some("+1h"),
+            not_before: None,
+        };
+        let (rec, token) = a.tokens().unwrap().create(&new, unix_now()).unwrap();
+        for scheme in ["Bearer", "Splunk"] {
+            let r = a
+                .authenticate_from(Some(&format!("{scheme} {token}")), Some("10.0.0.1"))
+                .unwrap();
+            assert_eq!(r.caller.user, "admin");
+            assert!(r.caller.can("list_containers"));
+            // Drivers get a session key of the token's user, not the token.
+            assert!(!looks_like_jwt(r.session_key.expose()));
+            let back = a
+                .authenticate(Some(&format!("Splunk {}", r.session_key.expose())))
+                .unwrap();
+            assert_eq!(back.caller.user, "admin");
+        }
+        let session = a
+            .authenticate(Some(&format!("Bearer {token}")))
+            .unwrap()
+            .session_key;
+        a.tokens()
+            .unwrap()
+            .set_enabled("admin", &rec.claims.jti, false)
+            .unwrap();
+        a.end_token_session(&rec.claims.jti);
+        assert!(matches!(
+            a.authenticate(Some(&format!("Bearer {token}"))),
+            Err(AuthError::BadToken(Rejection::Disabled))
+        ));
+        assert!(matches!(
+            a.authenticate(Some(&format!("Splunk {}", session.expose()))),
+            Err(AuthError::BadSessionKey)
+        ));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -7,7 +7,7 @@ use super::auth::{Auth, AuthError};
 use super::persist::ServerInfo;
 use super::translate::HttpReply;
 use super::types::{DevRequest, DevResponse, SplunkHome};
-use super::{apps, confs, lookups, passwords};
+use super::{apps, confs, lookups, passwords, tokens_rest};
 use crate::protocol::request::Pairs;
 use crate::render::{self, Entry, Feed};
 use serde_json::{Map, json};
@@ -30,6 +30,8 @@ pub enum Builtin {
     CurrentContext,
     /// `data/lookup-table-files[/...]`.
     Lookups,
+    /// `authorization/tokens[/<user>]`: authentication tokens.
+    Tokens,
 }
 
 /// The built-in endpoint for decoded path segments, if any.
@@ -44,6 +46,7 @@ pub fn builtin_for(segments: &[String]) -> Option<Builtin> {
         [a, b, ..] if a == "apps" && b == "local" => Some(Builtin::Apps),
         [a, b] if a == "authentication" && b == "current-context" => Some(Builtin::CurrentContext),
         s if lookups::is_lookups_path(s) => Some(Builtin::Lookups),
+        s if tokens_rest::is_tokens_path(s) => Some(Builtin::Tokens),
         _ => None,
     }
 }
@@ -224,6 +227,16 @@ pub fn current_context(req: &DevRequest) -> HttpReply {
     }
 }
 
+/// `authorization/tokens`: runs off the async threads (the records are a file).
+pub async fn tokens(auth: Arc<Auth>, req: DevRequest) -> HttpReply {
+    let json = req.json();
+    let now = super::auth::unix_now();
+    match tokio::task::spawn_blocking(move || tokens_rest::handle(&auth, &req, now)).await {
+        Ok(r) => r.into(),
+        Err(_) => HttpReply::error(500, "the token store failed unexpectedly", json),
+    }
+}
+
 /// Runs a store (`confs::handle` or `passwords::handle`, blocking file I/O) off the async
 /// threads; `authentication/current-context` needs no I/O and is answered at once.
 pub async fn store(which: Builtin, home: SplunkHome, req: DevRequest) -> HttpReply {
@@ -282,6 +295,10 @@ mod tests {
             Some(Builtin::Apps)
         );
         assert_eq!(builtin_for(&segs("mltk")), None);
+        assert_eq!(
+            builtin_for(&segs("authorization/tokens/admin")),
+            Some(Builtin::Tokens)
+        );
         assert_eq!(builtin_for(&segs("auth/login/x")), None);
     }
 

@@ -12,6 +12,7 @@ use super::restmap::RestMap;
 use super::roles::Roles;
 use super::server::Server;
 use super::splunkd_log::SplunkdLog;
+use super::tokens::TokenStore;
 use super::types::SplunkHome;
 use super::users::{self, UserDb, split_roles, users_path};
 use crate::protocol::request::Secret;
@@ -363,7 +364,8 @@ pub fn serve(o: ServeOptions) -> anyhow::Result<()> {
         eprintln!("splunkd-dev: warning: {w}");
         log.line("WARN", "ConfigLoader", "Main", w);
     }
-    let auth = Arc::new(Auth::new(users_path(&home), roles)?);
+    let tokens = TokenStore::open(&home.join("etc/auth"), &home::server_name(&home))?;
+    let auth = Arc::new(Auth::new(users_path(&home), roles)?.with_tokens(tokens));
     let tls_files = if o.tls {
         Some(certs::ensure_cert(&home)?)
     } else {

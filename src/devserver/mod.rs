@@ -9,8 +9,9 @@
 //! (data/lookup-table-files), [`secret`] (`$7$`).
 //!
 //! The HTTP front: [`cli`] (flags, start-up) → [`server`] (connections, routing) using
-//! [`namespace`] (URL → namespace + REST path), [`auth`] with [`users`] and [`roles`]
-//! (who is calling, what they may do), [`restmap`] and [`capexpr`] (the apps' handlers and
+//! [`namespace`] (URL → namespace + REST path), [`auth`] with [`users`], [`roles`] and
+//! [`tokens`] (who is calling, what they may do; [`tokens_rest`] serves
+//! `authorization/tokens`), [`restmap`] and [`capexpr`] (the apps' handlers and
 //! their capability rules), [`builtin`] (login, server/info, the stores), [`properties`]
 //! (the older conf view splunklib reads), [`persist`] (the request JSON), [`pool`] (driver
 //! processes), [`translate`] (reply JSON → HTTP), [`capture`] (fixtures), [`certs`]
@@ -38,6 +39,8 @@ pub mod roles;
 pub mod secret;
 pub mod server;
 pub mod splunkd_log;
+pub mod tokens;
+pub mod tokens_rest;
 pub mod translate;
 pub mod types;
 pub mod users;

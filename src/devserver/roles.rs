@@ -15,8 +15,10 @@ pub const ADMIN_CAPABILITIES: &[&str] = &[
 ];
 
 /// The built-in system layer: splunkd's standard roles, reduced to what the handler needs.
+/// As in splunkd, only admin may make and list authentication tokens by default.
 const SYSTEM_AUTHORIZE: &str = "\
-[role_admin]\nimportRoles = power;user\n\
+[role_admin]\nimportRoles = power;user\nedit_tokens_own = enabled\nedit_tokens_all = enabled\n\
+list_tokens_own = enabled\nlist_tokens_all = enabled\n\
 [role_power]\nimportRoles = user\nschedule_search = enabled\n\
 [role_user]\nsearch = enabled\nrest_properties_get = enabled\nget_metadata = enabled\nchange_own_password = enabled\n";
 

@@ -257,9 +257,13 @@ impl Server {
         self.route(call, ssl).await
     }
 
-    async fn authenticate(&self, header: Option<String>) -> Result<Authenticated, AuthError> {
+    async fn authenticate(
+        &self,
+        header: Option<String>,
+        ip: String,
+    ) -> Result<Authenticated, AuthError> {
         let auth = self.auth.clone();
-        tokio::task::spawn_blocking(move || auth.authenticate(header.as_deref()))
+        tokio::task::spawn_blocking(move || auth.authenticate_from(header.as_deref(), Some(&ip)))
             .await
             .unwrap_or_else(|_| Err(AuthError::Random("authentication task failed".into())))
     }
@@ -308,7 +312,10 @@ impl Server {
             None
         };
         let open = matched.is_some_and(|m| !m.handler.require_auth);
-        let auth = match self.authenticate(call.authorization.clone()).await {
+        let auth = match self
+            .authenticate(call.authorization.clone(), call.peer.ip().to_string())
+            .await
+        {
             Ok(a) => Some(a),
             Err(_) if open => None,
             Err(e) if e.is_unauthorized() => return (builtin::unauthorized(&e, json), None),
@@ -325,6 +332,9 @@ impl Server {
                 &format!("{}{}", self.info.rest_uri, call.url_path),
                 json,
             ),
+            (Some(Builtin::Tokens), _, Some(a)) => {
+                builtin::tokens(self.auth.clone(), self.dev_request(&call, a)).await
+            }
             (Some(which), _, Some(a)) => {
                 builtin::store(which, self.home.clone(), self.dev_request(&call, a)).await
             }
