@@ -1036,6 +1036,16 @@ fn no_secret_reaches_a_reply_a_log_or_a_fixture() {
         "the log saw the requests"
     );
     check("dsdl_handler.log", &log);
+    // The audit trail saw every change, failed ones too, and holds no secret either.
+    let audit = std::fs::read_to_string(s.home.join("var/log/splunk/dsdl_handler_audit.log"))
+        .expect("the audit trail exists");
+    for action in ["save_connection", "test_connection", "delete_connection"] {
+        assert!(
+            audit.contains(&format!("\"action\":\"{action}\"")),
+            "{action}: {audit}"
+        );
+    }
+    check("dsdl_handler_audit.log", &audit);
     // Everything splunkd-dev wrote: its logs, the confs, passwords.conf (encrypted).
     for f in files_under(&s.home) {
         let bytes = std::fs::read(&f).unwrap_or_default();
