@@ -12,16 +12,7 @@ use std::process::Command;
 
 #[test]
 fn splunklib_drives_the_api() {
-    let import = Command::new("python3")
-        .args(["-c", "import splunklib.client"])
-        .output()
-        .expect("python3 must be installed to run the splunklib test");
-    assert!(
-        import.status.success(),
-        "splunklib is not importable: install it with `python3 -m pip install splunk-sdk` \
-         (.ci/run does). {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::require_python_module("splunklib.client", "splunk-sdk");
     let s = DevServer::start("splunklib", &[]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/splunklib_drive.py");
     let out = Command::new("python3")

@@ -430,16 +430,7 @@ fn capabilities_decide_who_makes_and_uses_tokens() {
 
 #[test]
 fn splunklib_connects_with_a_token() {
-    let import = Command::new("python3")
-        .args(["-c", "import splunklib.client"])
-        .output()
-        .expect("python3 must be installed to run the splunklib test");
-    assert!(
-        import.status.success(),
-        "splunklib is not importable: install it with `python3 -m pip install splunk-sdk` \
-         (scripts/test.sh does). {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    common::require_python_module("splunklib.client", "splunk-sdk");
     let s = server("tokens-splunklib");
     let (_, token) = admin_token(&s, &[("expires_on", "+1h")]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/splunklib_token.py");
