@@ -74,11 +74,7 @@ fn token_error(e: &TokenError, json: bool) -> DevResponse {
 
 /// Answers one call to `authorization/tokens[/<user>]` at time `now`.
 pub fn handle(auth: &Auth, req: &DevRequest, now: i64) -> DevResponse {
-    // splunklib sends every argument of a POST in the body, output_mode included.
-    let json = req.json()
-        || req
-            .form_arg("output_mode")
-            .is_some_and(|m| m.eq_ignore_ascii_case("json"));
+    let json = req.json();
     let Some(store) = auth.tokens() else {
         return DevResponse::error(503, "Token authentication is not available", json);
     };

@@ -65,10 +65,10 @@ impl std::fmt::Debug for DevRequest {
 }
 
 impl DevRequest {
-    /// Whether the caller asked for `output_mode=json` (any case, as the HTTP front reads it).
+    /// Whether the caller asked for `output_mode=json` (any case), in the query or, as
+    /// splunklib sends every argument of a POST, in the body: splunkd reads both.
     pub fn json(&self) -> bool {
-        self.query_arg("output_mode")
-            .is_some_and(|m| m.eq_ignore_ascii_case("json"))
+        super::persist::output_mode(&self.query, &self.form).0 == "json"
     }
 
     /// First query argument called `name`.
@@ -169,5 +169,29 @@ impl SplunkHome {
     /// `var/log/splunk`.
     pub fn log_dir(&self) -> PathBuf {
         self.root.join("var/log/splunk")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> Pairs {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn output_mode_is_read_from_the_query_then_the_body() {
+        let mut r = DevRequest::default();
+        assert!(!r.json());
+        // splunklib's POSTs carry it in the body only.
+        r.form = pairs(&[("output_mode", "json")]);
+        assert!(r.json());
+        r.query = pairs(&[("output_mode", "xml")]);
+        assert!(!r.json(), "the query wins");
+        r.query = pairs(&[("output_mode", "JSON")]);
+        assert!(r.json());
     }
 }
