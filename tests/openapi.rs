@@ -174,3 +174,59 @@ fn curl_lines_give_method_and_url() {
         Some("GET".into())
     );
 }
+
+/// The README's endpoint table, rendered from the document: one row per operation with its
+/// method, path, summary, capability and documented statuses.
+fn render_reference(doc: &Value) -> String {
+    let mut out = String::from(
+        "| method | path | summary | capability | statuses |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "delete"] {
+            let Some(op) = item.get(method) else { continue };
+            let cap = op["x-splunk-capability"]
+                .as_str()
+                .map_or("any authenticated user".to_string(), |c| format!("`{c}`"));
+            let statuses: Vec<&str> = op["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            out.push_str(&format!(
+                "| {} | `{path}` | {} | {cap} | {} |\n",
+                method.to_uppercase(),
+                op["summary"].as_str().unwrap_or("").replace('|', "\\|"),
+                statuses.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+const BEGIN: &str = "<!-- endpoint table: rendered from appserver/static/openapi.json by tests/openapi.rs (UPDATE_README=1) -->\n";
+const END: &str = "<!-- end of endpoint table -->";
+
+#[test]
+fn the_readme_endpoint_table_is_rendered_from_the_document() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&file).expect("README.md");
+    let (head, rest) = readme
+        .split_once(BEGIN)
+        .expect("README.md has the endpoint table's start marker");
+    let (current, tail) = rest
+        .split_once(END)
+        .expect("README.md has the endpoint table's end marker");
+    let rendered = render_reference(&document());
+    if current == rendered {
+        return;
+    }
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(&file, format!("{head}{BEGIN}{rendered}{END}{tail}")).expect("write");
+        return;
+    }
+    panic!(
+        "README.md's endpoint table differs from what appserver/static/openapi.json renders; \
+         run `UPDATE_README=1 cargo test --test openapi` to rewrite it.\nexpected:\n{rendered}"
+    );
+}
