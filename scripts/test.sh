@@ -11,6 +11,7 @@
 #   $7$ secret format), splunk-sdk (splunklib, Splunk's own Python SDK as a client) and
 #   kubernetes (the official Kubernetes Python client, against the fake API server);
 # - kubectl (Debian's kubernetes-client), the other client the fake API server is checked with.
+# - openapi-spec-validator (PyPI), which checks the OpenAPI document is valid OpenAPI 3.1.
 # Set DSDL_SKIP_DOCKER_TESTS=1 to run without Docker on purpose (those tests then say so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,8 @@ python3 -c 'import splunklib.client' 2>/dev/null || python_need+=(splunk-sdk)
 python3 -c 'import kubernetes.client' 2>/dev/null || python_need+=(kubernetes 'python-dateutil<3')
 # The Kubernetes manifests are validated against the pinned API's schemas (tests/kube_manifests.rs).
 python3 -c 'import kubernetes_validate' 2>/dev/null || python_need+=(kubernetes-validate)
+# The OpenAPI document's check (tests/openapi.rs).
+python3 -c 'import openapi_spec_validator' 2>/dev/null || python_need+=(openapi-spec-validator)
 if [ ${#python_need[@]} -gt 0 ]; then
   echo "installing Python packages: ${python_need[*]}"
   python3 -m pip install -q "${python_need[@]}" ||

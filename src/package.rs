@@ -34,6 +34,7 @@ pub const APP_ROOTS: &[&str] = &[
     "README",
     "metadata",
     "static",
+    "appserver",
 ];
 
 /// Files every package must hold (paths inside the app directory).
@@ -45,6 +46,7 @@ pub const REQUIRED: &[&str] = &[
     "metadata/default.meta",
     "static/appIcon.png",
     "static/appIcon_2x.png",
+    "appserver/static/openapi.json",
 ];
 
 /// App icons and the size Splunk Web shows each at (pixels, square).
@@ -117,6 +119,8 @@ pub fn exclusion(rel: &str, is_symlink: bool) -> Option<&'static str> {
         ["metadata", ..] => Some("only default.meta ships in metadata/"),
         ["static", f] if f.ends_with(".png") => None,
         ["static", ..] => Some("only .png icons ship in static/"),
+        ["appserver", "static", "openapi.json"] => None,
+        ["appserver", ..] => Some("only the OpenAPI document ships in appserver/static/"),
         ["bin", ..] => Some("bin/ is filled from the build: only the freshly built driver ships"),
         _ => Some("not part of the app"),
     }

@@ -10,6 +10,8 @@ use crate::error::ApiError;
 pub enum Route {
     /// `GET /mltk`: the endpoint table itself.
     Index,
+    /// `GET /mltk/openapi.json`: the OpenAPI document of this table.
+    OpenApi,
     /// `/mltk/container_connection`: list (GET), create (POST), update (PUT).
     Connections,
     /// `/mltk/container_connection/{container_type}`: cluster defaults.
@@ -114,6 +116,13 @@ pub const ENDPOINTS: &[Endpoint] = &[
         capabilities: &[],
         summary: "This table of endpoints.",
         build: |_| Route::Index,
+    },
+    Endpoint {
+        pattern: "openapi.json",
+        methods: &["GET"],
+        capabilities: &[],
+        summary: "The OpenAPI 3.1 document of this API.",
+        build: |_| Route::OpenApi,
     },
     Endpoint {
         pattern: "container_connection",
@@ -334,6 +343,7 @@ mod tests {
         let cases = [
             ("GET", "/mltk", Route::Index),
             ("GET", "/mltk/", Route::Index),
+            ("GET", "/mltk/openapi.json", Route::OpenApi),
             ("POST", "/mltk/container_connection", Route::Connections),
             ("PUT", "/mltk/container_connection/", Route::Connections),
             (
@@ -484,8 +494,9 @@ mod tests {
                     .find(|(cm, _)| cm == m)
                     .map(|(_, c)| *c);
                 assert_eq!(required_capability(m, &route), want, "{m} {path}");
-                // Only the index is open to every authenticated user.
-                assert_eq!(want.is_none(), e.pattern.is_empty(), "{m} {path}");
+                // Only the index and the API's document are open to every authenticated user.
+                let open = matches!(e.pattern, "" | "openapi.json");
+                assert_eq!(want.is_none(), open, "{m} {path}");
             }
         }
         assert_eq!(

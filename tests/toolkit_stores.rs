@@ -286,6 +286,7 @@ fn beside_the_toolkit_ours_answer_the_endpoints_and_disabling_ours_goes_back() {
         "start_container",
         "stop_container",
         "container_connection",
+        "openapi.json",
     ] {
         let r = admin_form(
             &s,

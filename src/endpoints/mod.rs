@@ -3,6 +3,7 @@
 //! | module | endpoints |
 //! | --- | --- |
 //! | [`index`] | `GET /mltk` |
+//! | [`openapi`] | `GET /mltk/openapi.json` |
 //! | [`connections`] | `/mltk/container_connection[/{type}[/{name}]]`, `GET /mltk/test_container_connection` |
 //! | [`records`] | `GET container_data`, `GET container_logs`, `GET start_container`, `GET stop_container` |
 //! | [`delete_model`] | `DELETE start_container/{model}` (the MLTK model, then its record) |
@@ -29,6 +30,7 @@ pub mod delete_model;
 mod index;
 pub mod live;
 pub mod logs;
+pub mod openapi;
 pub mod records;
 pub mod saved;
 pub mod start;
@@ -46,6 +48,7 @@ pub async fn handle(ctx: &Context, req: &Request, route: Route) -> Result<Outcom
     let method = req.method.as_str();
     match (method, route) {
         ("GET", Route::Index) => Ok(index::list(ctx, req)),
+        ("GET", Route::OpenApi) => openapi::document(),
         ("GET" | "POST" | "PUT", Route::Connections) => connections::collection(ctx, req).await,
         ("GET", Route::ConnectionDefaults { container_type }) => {
             connections::defaults(ctx, req, &container_type).await

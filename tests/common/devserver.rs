@@ -268,6 +268,18 @@ pub fn curl(args: &[&str], extra: &[&str]) -> Resp {
         curl_exit: out.status.code().unwrap_or(-1),
     };
     let _ = std::fs::remove_dir_all(&dir);
+    // Every /mltk reply must keep the published contract.
+    let line: Vec<&str> = args.iter().chain(extra).copied().collect();
+    if let (0, Some((method, url))) = (resp.curl_exit, super::contract::method_and_url(&line)) {
+        let content_type = resp.header("Content-Type");
+        super::contract::assert_conforms(
+            &method,
+            &url,
+            resp.status,
+            content_type.as_deref(),
+            &resp.body,
+        );
+    }
     resp
 }
 
