@@ -57,14 +57,20 @@ fn with_token(s: &DevServer, scheme: &str, token: &str, method: &str, path: &str
     )
 }
 
-/// Makes a token as `user:password` with form fields `fields`.
+/// Makes a token as `user:password` with form fields `fields`, asking for JSON in the URL.
 fn create(s: &DevServer, creds: &str, fields: &[(&str, &str)]) -> Resp {
+    create_at(s, creds, fields, "?output_mode=json")
+}
+
+/// Makes a token as `user:password` with form fields `fields`, at the collection URL followed
+/// by `query`.
+fn create_at(s: &DevServer, creds: &str, fields: &[(&str, &str)], query: &str) -> Resp {
     let mut args: Vec<String> = vec!["-u".into(), creds.into()];
     for (k, v) in fields {
         args.push("--data-urlencode".into());
         args.push(format!("{k}={v}"));
     }
-    args.push(format!("{}{TOKENS}?output_mode=json", s.url));
+    args.push(format!("{}{TOKENS}{query}", s.url));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     call(s, &args)
 }
@@ -291,35 +297,25 @@ fn expired_early_and_altered_tokens_are_refused() {
     assert_eq!(with_token(&s, "Bearer", &good, "GET", DATA).status, 200);
 
     // Atom by default, as splunkd answers.
-    let r = call(
+    let r = create_at(
         &s,
-        &[
-            "-u",
-            &s.basic(),
-            "-d",
-            "name=admin",
-            "-d",
-            "audience=atom",
-            &format!("{}{TOKENS}", s.url),
-        ],
+        &s.basic(),
+        &[("name", "admin"), ("audience", "atom")],
+        "",
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.body.contains("<s:key name=\"token\">eyJ"), "{}", r.body);
 
     // output_mode in the body counts, as splunklib sends it there.
-    let r = call(
+    let r = create_at(
         &s,
+        &s.basic(),
         &[
-            "-u",
-            &s.basic(),
-            "-d",
-            "name=admin",
-            "-d",
-            "audience=body",
-            "-d",
-            "output_mode=json",
-            &format!("{}{TOKENS}", s.url),
+            ("name", "admin"),
+            ("audience", "body"),
+            ("output_mode", "json"),
         ],
+        "",
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(json_body(&r)["entry"][0]["content"]["token"].is_string());
